@@ -1,0 +1,5 @@
+"""tlsdiag: TLS diagnostics for HTTPS, FTPS and plain TLS endpoints."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
