@@ -13,8 +13,8 @@ from typing import Any
 import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 # Short names as OpenSSL prints them in s_client's subject lines.
 _SHORT_NAMES = {
@@ -168,7 +168,7 @@ def sha256_hex(cert: x509.Certificate) -> str:
 
 def sha1_hex(cert: x509.Certificate) -> str:
     """Upper-case hex SHA-1 of the DER certificate."""
-    return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - identification only
+    return cert.fingerprint(hashes.SHA1()).hex().upper()  # identification only
 
 
 def pem(cert: x509.Certificate) -> str:
@@ -197,13 +197,7 @@ def is_self_issued(cert: x509.Certificate) -> bool:
 
 def is_self_signed(cert: x509.Certificate) -> bool:
     """True when the certificate's own key verifies its signature."""
-    if not is_self_issued(cert):
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except Exception:  # wrong key, unsupported algorithm: simply not self-signed
-        return False
-    return True
+    return is_self_issued(cert) and issued_by(cert, cert)
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -212,6 +206,27 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(issuer)
+    except ValueError:
+        # cryptography refuses SHA-1/MD5 signatures here; legacy PKIs still use them.
+        return _legacy_signature_verifies(cert, issuer)
+    except Exception:  # a signature that does not verify is an answer, not an error
+        return False
+    return True
+
+
+def _legacy_signature_verifies(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s key verifies a SHA-1 or MD5 signature on ``cert``."""
+    try:
+        digest = cert.signature_hash_algorithm
+        if not isinstance(digest, hashes.SHA1 | hashes.MD5):
+            return False
+        key = issuer.public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(digest))
+        else:
+            return False
     except Exception:  # a signature that does not verify is an answer, not an error
         return False
     return True
@@ -241,7 +256,7 @@ def ca_issuers_urls(cert: x509.Certificate) -> tuple[str, ...]:
         return ()
     out = []
     for desc in aia:
-        if desc.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS and isinstance(
+        if desc.access_method == AuthorityInformationAccessOID.CA_ISSUERS and isinstance(
             desc.access_location, x509.UniformResourceIdentifier
         ):
             out.append(desc.access_location.value)
