@@ -1,0 +1,204 @@
+"""Record a TLS handshake the way ``openssl s_client`` sees it, without ever aborting.
+
+:class:`RecordingClientCreator` is our own ``IOpenSSLClientConnectionCreator``:
+it sets SNI (never for IP literals), records every verify callback call as
+``(depth, errno, certificate)`` and lets the handshake continue, and captures
+the negotiated facts and both chains the moment the handshake is done.
+Exceptions raised inside pyOpenSSL callbacks are trapped and kept, because
+pyOpenSSL would otherwise lose them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from cryptography import x509
+from OpenSSL import SSL, crypto
+from OpenSSL._util import ffi as _ffi
+from OpenSSL._util import lib as _lib
+from service_identity import CertificateError, VerificationError
+from service_identity.cryptography import (
+    verify_certificate_hostname,
+    verify_certificate_ip_address,
+)
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from zope.interface import implementer
+
+from diagnostics import certs
+from diagnostics.model import HostnameCheck, TLSFacts, VerifyEvent
+
+OPENSSL_VERSION = SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode("ascii", "replace")
+
+
+def verify_reason(code: int) -> str:
+    """The linked OpenSSL's own text for a verify code."""
+    return str(_ffi.string(_lib.X509_verify_cert_error_string(code)).decode("utf-8", "replace"))
+
+
+def verify_macro(code: int) -> str:
+    """The ``X509_V_ERR_…`` name of a verify code (from the catalogue)."""
+    from diagnostics import catalogue
+
+    return catalogue.verify_name(code)
+
+
+def _name_text(name: crypto.X509Name) -> str:
+    parts = []
+    for key, value in name.get_components():
+        parts.append(f"{key.decode('ascii', 'replace')} = {value.decode('utf-8', 'replace')}")
+    return ", ".join(parts)
+
+
+def session_reused(conn: SSL.Connection) -> bool:
+    """True when the handshake resumed an earlier session."""
+    return bool(_lib.SSL_session_reused(conn._ssl))
+
+
+@attrs.define
+class HandshakeCapture:
+    """What one connection's handshake showed, filled in as it happens."""
+
+    servername: str | None = None
+    events: list[VerifyEvent] = attrs.Factory(list)
+    callback_errors: list[BaseException] = attrs.Factory(list)
+    done: bool = False
+    tls: TLSFacts | None = None
+    served_chain: tuple[x509.Certificate, ...] = ()
+    verified_chain: tuple[x509.Certificate, ...] = ()
+    post_handshake_activity: int = 0
+    on_done: Callable[[], None] | None = None
+    on_activity: Callable[[], None] | None = None
+    connection: SSL.Connection | None = None
+
+    def record_verify(self, cert: crypto.X509, errno: int, depth: int) -> None:
+        """Keep one verify callback call."""
+        try:
+            as_crypto: x509.Certificate | None = cert.to_cryptography()
+        except Exception:  # a certificate cryptography refuses is still an event
+            as_crypto = None
+        self.events.append(
+            VerifyEvent(
+                depth=depth,
+                code=errno,
+                name=verify_macro(errno),
+                reason=verify_reason(errno),
+                certificate=as_crypto,
+            )
+        )
+
+    def record_done(self, conn: SSL.Connection) -> None:
+        """Capture chains and negotiated facts at handshake completion."""
+        served = conn.get_peer_cert_chain(as_cryptography=True) or []
+        verified = conn.get_verified_chain(as_cryptography=True) or []
+        alpn = conn.get_alpn_proto_negotiated()
+        self.served_chain = tuple(served)
+        self.verified_chain = tuple(verified)
+        self.tls = TLSFacts(
+            version=conn.get_protocol_version_name(),
+            cipher=conn.get_cipher_name(),
+            alpn=alpn.decode("ascii", "replace") if alpn else None,
+            session_reused=session_reused(conn),
+            openssl_version=OPENSSL_VERSION,
+            client_ca_names=tuple(_name_text(n) for n in conn.get_client_ca_list()),
+            servername_sent=self.servername,
+        )
+        self.done = True
+
+
+def _trap(capture: HandshakeCapture, func: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a pyOpenSSL callback so that an exception is kept instead of lost."""
+
+    def wrapper(*args: Any) -> Any:
+        try:
+            return func(*args)
+        except BaseException as exc:
+            capture.callback_errors.append(exc)
+            return True
+
+    return wrapper
+
+
+def instrument(conn: SSL.Connection, capture: HandshakeCapture) -> None:
+    """Install the recording verify and info callbacks on a connection."""
+    capture.connection = conn
+
+    def on_verify(_conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
+        capture.record_verify(cert, errno, depth)
+        return True  # never abort: the events are judged afterwards
+
+    def on_info(info_conn: SSL.Connection, where: int, ret: int) -> None:
+        if where & SSL.SSL_CB_HANDSHAKE_DONE and not capture.done:
+            capture.record_done(info_conn)
+            if capture.on_done is not None:
+                capture.on_done()
+        elif capture.done and (where & SSL.SSL_CB_EXIT or where & SSL.SSL_CB_ALERT):
+            # TLS 1.3 session tickets and alerts after the handshake.
+            capture.post_handshake_activity += 1
+            if capture.on_activity is not None:
+                capture.on_activity()
+
+    conn.set_verify(conn.get_context().get_verify_mode() or SSL.VERIFY_PEER, _trap(capture, on_verify))
+    conn.set_info_callback(_trap(capture, on_info))
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class RecordingClientCreator:
+    """Client connections that record everything and never abort on a bad certificate."""
+
+    def __init__(
+        self,
+        context: SSL.Context,
+        servername: str | None,
+        *,
+        session: SSL.Session | None = None,
+        alpn: tuple[bytes, ...] = (),
+    ) -> None:
+        self.context = context
+        self.session = session
+        self.alpn = alpn
+        send_sni = servername if servername and not certs.is_ip_literal(servername) else None
+        self.capture = HandshakeCapture(servername=send_sni)
+
+    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
+        """Build the pyOpenSSL connection for one TLS client connection."""
+        conn = SSL.Connection(self.context, None)
+        conn.set_app_data(tlsProtocol)
+        if self.capture.servername:
+            conn.set_tlsext_host_name(self.capture.servername.encode("idna"))
+        if self.session is not None:
+            conn.set_session(self.session)
+        if self.alpn:
+            conn.set_alpn_protos(list(self.alpn))
+        instrument(conn, self.capture)
+        return conn
+
+
+def check_hostname(leaf: x509.Certificate | None, name: str) -> HostnameCheck | None:
+    """Check ``name`` (DNS name or IP literal) against the leaf with service_identity.
+
+    Always data, never an exception: a SAN that cannot be parsed is reported in ``error``.
+    """
+    if leaf is None:
+        return None
+    sans = certs.subject_alt_names(leaf)
+    names = [*sans.dns, *sans.ip]
+    if not sans.present:
+        names = [f"CN={cn}" for cn in certs.common_names(leaf.subject)]
+    if sans.error is not None:
+        return HostnameCheck(name=name, matched=None, names_in_cert=tuple(names), error=sans.error)
+    try:
+        if certs.is_ip_literal(name):
+            verify_certificate_ip_address(leaf, name)
+        else:
+            verify_certificate_hostname(leaf, name)
+    except VerificationError:
+        return HostnameCheck(name=name, matched=False, names_in_cert=tuple(names))
+    except CertificateError as exc:
+        # No SAN at all: like every modern client, service_identity ignores the CN.
+        del exc
+        return HostnameCheck(name=name, matched=False, names_in_cert=tuple(names))
+    except (ValueError, UnicodeError) as exc:
+        return HostnameCheck(name=name, matched=None, names_in_cert=tuple(names), error=str(exc))
+    return HostnameCheck(name=name, matched=True, names_in_cert=tuple(names))

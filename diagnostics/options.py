@@ -1,0 +1,34 @@
+"""What a probe is asked to do: trust, identity, limits.  Pure data."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class TrustConfig:
+    """The trust material and client identity of a probe, by file name.
+
+    Equal configurations share one loaded, parsed trust store and one TLS context.
+    """
+
+    ca_files: tuple[str, ...] = ()
+    system_trust: bool = False
+    crl_files: tuple[str, ...] = ()
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+@attrs.frozen
+class ProbeOptions:
+    """Everything a probe engine needs besides the target."""
+
+    trust: TrustConfig = TrustConfig()
+    timeout: float = 10.0
+    family: int | None = None  # 4, 6 or None for either
+    user: str = "anonymous"
+    password: str = attrs.field(default="anonymous@", repr=False)
+    data_channel: bool = True
+    post_handshake_wait: float = 0.5
+    warn_days: int = 30
+    critical_days: int = 7

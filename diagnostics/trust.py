@@ -1,0 +1,161 @@
+"""Trust material: CA lists, CRLs and client identities, loaded once and shared.
+
+A daemon runs thousands of probes on the same few trust configurations, so each
+distinct :class:`~diagnostics.options.TrustConfig` is read, parsed and turned
+into an ``SSL.Context`` once.  A file that changes on disk (size or mtime) is
+read again on next use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import attrs
+from cryptography import x509
+from OpenSSL import SSL, crypto
+
+from diagnostics.options import TrustConfig
+
+
+class TrustError(ValueError):
+    """Trust or identity material that cannot be used, with the file and the reason."""
+
+
+def read_file(path: str, what: str) -> bytes:
+    """Read a whole file or raise TrustError naming it."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise TrustError(f"{what} {path!r} cannot be read: {exc.strerror or exc}") from None
+
+
+def load_certificates(path: str, what: str = "CA file") -> tuple[x509.Certificate, ...]:
+    """Every certificate of a PEM bundle (or one DER certificate); TrustError when none."""
+    data = read_file(path, what)
+    if b"-----BEGIN" in data:
+        try:
+            certs = tuple(x509.load_pem_x509_certificates(data))
+        except ValueError as exc:
+            raise TrustError(f"{what} {path!r} holds a PEM block that does not parse: {exc}") from None
+        return certs
+    try:
+        return (x509.load_der_x509_certificate(data),)
+    except ValueError:
+        raise TrustError(f"{what} {path!r} is neither PEM certificates nor a DER certificate") from None
+
+
+def load_crl(path: str) -> x509.CertificateRevocationList:
+    """One CRL from a PEM or DER file; TrustError when it does not parse."""
+    data = read_file(path, "CRL file")
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        raise TrustError(f"CRL file {path!r} does not parse: {exc}") from None
+
+
+@attrs.frozen
+class TrustMaterial:
+    """A loaded trust configuration: the parsed certificates and the ready TLS context."""
+
+    config: TrustConfig
+    trusted: tuple[x509.Certificate, ...]
+    crls: tuple[x509.CertificateRevocationList, ...]
+    context: SSL.Context
+
+
+def _signature(config: TrustConfig) -> tuple[object, ...]:
+    paths = [*config.ca_files, *config.crl_files, config.cert_file or "", config.key_file or ""]
+    stats: list[object] = []
+    for path in paths:
+        try:
+            st = os.stat(path) if path else None
+        except OSError:
+            st = None
+        stats.append((path, st.st_mtime_ns, st.st_size) if st else (path, None, None))
+    return (config, tuple(stats))
+
+
+def _build(config: TrustConfig) -> TrustMaterial:
+    if not config.ca_files and not config.system_trust:
+        trusted: tuple[x509.Certificate, ...] = ()
+    else:
+        trusted = tuple(cert for path in config.ca_files for cert in load_certificates(path))
+    crls = tuple(load_crl(path) for path in config.crl_files)
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    # The verify callback is installed per connection (it records events); the
+    # context-level mode only asks OpenSSL to verify.
+    ctx.set_verify(SSL.VERIFY_PEER, None)
+    ctx.set_session_cache_mode(SSL.SESS_CACHE_CLIENT)
+    store = ctx.get_cert_store()
+    assert store is not None
+    for cert in trusted:
+        try:
+            store.add_cert(crypto.X509.from_cryptography(cert))
+        except crypto.Error:
+            continue  # the same certificate listed twice
+    if config.system_trust:
+        ctx.set_default_verify_paths()
+    if crls:
+        for crl in crls:
+            store.add_crl(crl)
+        store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
+    if config.cert_file or config.key_file:
+        if not (config.cert_file and config.key_file):
+            raise TrustError("a client certificate needs both --cert and --key")
+        read_file(config.cert_file, "client certificate")
+        read_file(config.key_file, "client key")
+        try:
+            ctx.use_certificate_chain_file(config.cert_file)
+        except SSL.Error as exc:
+            raise TrustError(
+                f"client certificate {config.cert_file!r} cannot be used: {ssl_reason(exc)}"
+            ) from None
+        try:
+            ctx.use_privatekey_file(config.key_file)
+            ctx.check_privatekey()
+        except SSL.Error as exc:
+            raise TrustError(
+                f"client key {config.key_file!r} cannot be used with {config.cert_file!r}: "
+                f"{ssl_reason(exc)}"
+            ) from None
+    return TrustMaterial(config=config, trusted=trusted, crls=crls, context=ctx)
+
+
+def ssl_reason(exc: BaseException) -> str:
+    """The last OpenSSL reason string held by a pyOpenSSL error (``wrong version number``)."""
+    args = getattr(exc, "args", ())
+    if args and isinstance(args[0], list) and args[0]:
+        last = args[0][-1]
+        if isinstance(last, tuple) and len(last) == 3:
+            return str(last[2])
+    if args and isinstance(args[0], list):
+        return "unspecified TLS error (empty OpenSSL error queue)"
+    return str(exc) or type(exc).__name__
+
+
+class TrustCache:
+    """Loaded trust material, one entry per distinct configuration."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[TrustConfig, tuple[tuple[object, ...], TrustMaterial]] = {}
+        self.loads = 0
+
+    def get(self, config: TrustConfig) -> TrustMaterial:
+        """The material for ``config``, loading it when new or when a file changed."""
+        signature = _signature(config)
+        with self._lock:
+            entry = self._entries.get(config)
+            if entry is not None and entry[0] == signature:
+                return entry[1]
+            material = _build(config)
+            self.loads += 1
+            self._entries[config] = (signature, material)
+            return material
+
+
+DEFAULT_CACHE = TrustCache()
