@@ -8,7 +8,7 @@ from typing import Any
 from twisted.internet import defer
 
 from diagnostics.diagnose import DiagnosisContext, diagnose
-from diagnostics.engines import https, tls
+from diagnostics.engines import ftps, https, tls
 from diagnostics.model import Failure, Phase, ProbeResult, Target
 from diagnostics.options import ProbeOptions
 from diagnostics.trust import DEFAULT_CACHE, TrustCache, TrustError, TrustMaterial
@@ -18,6 +18,8 @@ Engine = Callable[[Any, Target, ProbeOptions, TrustMaterial], defer.Deferred[Pro
 ENGINES: dict[str, Engine] = {
     "tls": tls.probe,
     "https": https.probe,
+    "ftps": ftps.probe_implicit,
+    "ftpes": ftps.probe_explicit,
 }
 
 

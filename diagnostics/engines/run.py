@@ -22,6 +22,7 @@ from twisted.internet.interfaces import (
     IReactorCore,
     IReactorTCP,
     IReactorTime,
+    ITLSTransport,
     ITransport,
 )
 from twisted.internet.protocol import Factory, Protocol, connectionDone
@@ -245,6 +246,17 @@ class ProbeRun:
         await self.connect(factory)
         await self.handshake(stream, self.creator)
         return stream
+
+    async def start_tls(self, stream: Stream) -> None:
+        """Upgrade the connected TCP connection to TLS in place (``AUTH TLS``) and wait.
+
+        The new creator becomes the probe's creator: its capture is what the
+        result reports.
+        """
+        self.creator = self.new_creator()
+        transport: Any = ITLSTransport(self.transport)
+        transport.startTLS(self.creator)
+        await self.handshake(stream, self.creator)
 
     async def handshake(self, stream: Stream, creator: RecordingClientCreator) -> None:
         """Wait for the handshake on ``stream`` to finish (or fail)."""
