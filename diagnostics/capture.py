@@ -124,7 +124,9 @@ def instrument(conn: SSL.Connection, capture: HandshakeCapture) -> None:
     """Install the recording verify and info callbacks on a connection."""
     capture.connection = conn
 
-    def on_verify(_conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
+    def on_verify(
+        _conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int
+    ) -> bool:
         capture.record_verify(cert, errno, depth)
         return True  # never abort: the events are judged afterwards
 
@@ -139,7 +141,9 @@ def instrument(conn: SSL.Connection, capture: HandshakeCapture) -> None:
             if capture.on_activity is not None:
                 capture.on_activity()
 
-    conn.set_verify(conn.get_context().get_verify_mode() or SSL.VERIFY_PEER, _trap(capture, on_verify))
+    conn.set_verify(
+        conn.get_context().get_verify_mode() or SSL.VERIFY_PEER, _trap(capture, on_verify)
+    )
     conn.set_info_callback(_trap(capture, on_info))
 
 

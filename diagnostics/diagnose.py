@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from diagnostics import catalogue, certs
+from diagnostics.ftp_findings import ftp_findings
 from diagnostics.lint import (
     CertFinding,
     describe,
@@ -85,6 +86,9 @@ _CAUSE_RANK = {
 }
 _OTHER_VERIFY_RANK = 4
 _LINT_RANK = 8
+_FTP_RANK = 5
+# Failures of an FTPS probe that the FTP findings explain better than the catalogue.
+_FTP_STOP_KINDS = frozenset({"ftp_reply", "wrong_scheme", "ftp_protocol", "ftp_data_channel"})
 _MAX_WALK = 10
 
 
@@ -183,6 +187,15 @@ class _Diagnosis:
 
     def findings(self) -> tuple[Finding, ...]:
         failure = self.failure_finding(self.result.failure)
+        ftp = ftp_findings(self.result)
+        stop = self.result.failure
+        if ftp and (
+            (stop is not None and stop.kind in _FTP_STOP_KINDS)
+            or (self.result.ftp or {}).get("suggested_scheme")
+        ):
+            failure = ftp.pop(0)
+        for finding in ftp:
+            self.add(CertFinding(finding), _FTP_RANK)
         for item in self.verify_findings():
             self.add(item, _CAUSE_RANK.get(item.finding.id, _OTHER_VERIFY_RANK))
         for item in self.hostname_findings():

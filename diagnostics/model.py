@@ -14,7 +14,7 @@ import attrs
 from cryptography import x509
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """The verdict of one probe (fixed interface: the JSON ``status`` key)."""
 
     OK = "ok"
@@ -27,7 +27,7 @@ class Status(str, enum.Enum):
         return {Status.OK: 0, Status.PROBLEMS: 1, Status.FAILED: 3}[self]
 
 
-class Phase(str, enum.Enum):
+class Phase(enum.StrEnum):
     """Where a probe stopped when it could not complete."""
 
     RESOLVE = "resolve"
@@ -37,7 +37,7 @@ class Phase(str, enum.Enum):
     APPLICATION = "application"
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """How bad a finding is."""
 
     ERROR = "error"
@@ -50,7 +50,7 @@ class Severity(str, enum.Enum):
         return {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}[self]
 
 
-class Side(str, enum.Enum):
+class Side(enum.StrEnum):
     """Who must act on a finding."""
 
     CLIENT = "client"

@@ -27,7 +27,7 @@ def _valid_hostname(host: str) -> bool:
 
 
 def parse_target(url: str, *, servername: str | None = None) -> Target:
-    """Turn ``https://host[:port][/path]``, ``tls://``, ``ftps://`` or ``ftpes://`` into a Target."""
+    """Turn an https://, tls://, ftps:// or ftpes:// URL into a Target."""
     text = url.strip()
     if not text:
         raise TargetError("empty URL")
@@ -42,9 +42,7 @@ def parse_target(url: str, *, servername: str | None = None) -> Target:
         raise TargetError(f"{url!r} is not a valid URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
-        raise TargetError(
-            f"{url!r}: unsupported scheme {scheme!r} (use https, tls, ftps or ftpes)"
-        )
+        raise TargetError(f"{url!r}: unsupported scheme {scheme!r} (use https, tls, ftps or ftpes)")
     host = parts.hostname
     if not host:
         raise TargetError(f"{url!r} has no host")

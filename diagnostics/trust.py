@@ -38,12 +38,16 @@ def load_certificates(path: str, what: str = "CA file") -> tuple[x509.Certificat
         try:
             certs = tuple(x509.load_pem_x509_certificates(data))
         except ValueError as exc:
-            raise TrustError(f"{what} {path!r} holds a PEM block that does not parse: {exc}") from None
+            raise TrustError(
+                f"{what} {path!r} holds a PEM block that does not parse: {exc}"
+            ) from None
         return certs
     try:
         return (x509.load_der_x509_certificate(data),)
     except ValueError:
-        raise TrustError(f"{what} {path!r} is neither PEM certificates nor a DER certificate") from None
+        raise TrustError(
+            f"{what} {path!r} is neither PEM certificates nor a DER certificate"
+        ) from None
 
 
 def load_crl(path: str) -> x509.CertificateRevocationList:

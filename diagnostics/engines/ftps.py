@@ -754,7 +754,7 @@ async def _transfer(
         creator = RecordingClientCreator(
             run.material.context, run.target.verify_name, session=session
         )
-        factory = TLSMemoryBIOFactory(creator, True, factory)  # type: ignore[arg-type]
+        factory = TLSMemoryBIOFactory(creator, True, factory)
     endpoint = _endpoint(run, run.peer_address, outcome.port, run.remaining())
     try:
         connected = await endpoint.connect(factory)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.web.client import HTTP11ClientProtocol, Request, Response
+from twisted.web._newclient import HTTP11ClientProtocol, Request
 from twisted.web.http_headers import Headers
+from twisted.web.iweb import IResponse
 
 from diagnostics import __version__
 from diagnostics.engines.run import ProbeRun, run_probe
@@ -33,7 +34,7 @@ def _host_header(target: Target) -> bytes:
 
 async def _request(
     run: ProbeRun, client: HTTP11ClientProtocol, method: bytes, persistent: bool
-) -> Response:
+) -> IResponse:
     headers = Headers(
         {
             b"host": [_host_header(run.target)],
@@ -41,16 +42,17 @@ async def _request(
             b"accept": [b"*/*"],
         }
     )
-    request = Request(method, run.target.path.encode("ascii"), headers, None, persistent=persistent)
-    response: Response = await client.request(request)
+    path = run.target.path.encode("ascii")
+    request = Request(method, path, headers, None, persistent=persistent)  # type: ignore[no-untyped-call]
+    response: IResponse = await client.request(request)
     return response
 
 
-async def _exchange(run: ProbeRun, method: bytes) -> Response:
+async def _exchange(run: ProbeRun, method: bytes) -> IResponse:
     """One connection: handshake, then one request; the response head is returned."""
     stream = await run.connect_tls()
     run.phase = Phase.APPLICATION
-    client = HTTP11ClientProtocol()
+    client = HTTP11ClientProtocol()  # type: ignore[no-untyped-call]
     stream.attach(client)
     try:
         return await _request(run, client, method, persistent=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 from OpenSSL import SSL
 from twisted.internet import defer, error
@@ -19,6 +19,8 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.interfaces import (
     IHostResolution,
+    IProtocol,
+    IProtocolFactory,
     IReactorCore,
     IReactorTCP,
     IReactorTime,
@@ -68,7 +70,7 @@ class Stream(Protocol):
         """Hand the connection to another protocol (HTTP, FTP data)."""
         self.inner = inner
         assert self.transport is not None
-        inner.makeConnection(self.transport)
+        inner.makeConnection(self.transport)  # type: ignore[no-untyped-call]
         if self.buffer:
             data, self.buffer = bytes(self.buffer), bytearray()
             inner.dataReceived(data)
@@ -101,9 +103,9 @@ def _classify(exc: BaseException) -> tuple[str, str | None]:
         return ("timeout", None)
     if isinstance(exc, error.NoRouteError):
         return ("no_route", None)
-    if isinstance(exc, error.ConnectError) and exc.osError is not None:
-        if exc.osError in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return ("no_route", None)
+    unreachable = (errno.ENETUNREACH, errno.EHOSTUNREACH)
+    if isinstance(exc, error.ConnectError) and exc.osError in unreachable:
+        return ("no_route", None)
     if isinstance(exc, error.ConnectionLost | error.ConnectionDone):
         text = str(exc)
         if "reset" in text.lower() or "104" in text:
@@ -116,11 +118,11 @@ def _classify(exc: BaseException) -> tuple[str, str | None]:
 
 def unwrap(failure: TwistedFailure) -> BaseException:
     """The innermost exception of a Twisted failure (HTTP client failures nest them)."""
-    exc = failure.value
+    exc: BaseException = failure.value  # type: ignore[assignment]
     reasons = getattr(exc, "reasons", None)
     while reasons:
         inner = reasons[0]
-        exc = inner.value if isinstance(inner, TwistedFailure) else inner
+        exc = inner.value if isinstance(inner, TwistedFailure) else inner  # type: ignore[assignment]
         reasons = getattr(exc, "reasons", None)
     return exc
 
@@ -149,13 +151,8 @@ class ProbeRun:
 
     def remaining(self) -> float:
         """Seconds left before the probe's deadline (at least a small positive number)."""
-        return max(0.05, self.options.timeout - (self.reactor.seconds() - self.started))
-
-    def sleep(self, seconds: float) -> defer.Deferred[None]:
-        """A cancellable pause on the probe's clock."""
-        d: defer.Deferred[None] = defer.Deferred(lambda _d: call.cancel())
-        call = self.reactor.callLater(seconds, lambda: d.called or d.callback(None))
-        return d
+        elapsed = float(self.reactor.seconds()) - self.started
+        return max(0.05, float(self.options.timeout - elapsed))
 
     # -- resolution and TCP ------------------------------------------------------------
 
@@ -195,7 +192,7 @@ class ProbeRun:
             def resolutionComplete(self) -> None:
                 done.callback(None)
 
-        types = None
+        types: list[type[IPv4Address] | type[IPv6Address]] | None = None
         if family == 4:
             types = [IPv4Address]
         elif family == 6:
@@ -212,22 +209,24 @@ class ProbeRun:
                 unique.append(item)
         return unique
 
-    async def connect(self, factory: Factory) -> Protocol:
+    async def connect(self, factory: IProtocolFactory) -> IProtocol:
         """Connect TCP to the first address that answers; the factory's protocol is returned."""
         addresses = await self.resolve()
         self.phase = Phase.CONNECT
         last: BaseException | None = None
         for fam, address in addresses:
             endpoint_class = TCP6ClientEndpoint if fam == 6 else TCP4ClientEndpoint
-            endpoint = endpoint_class(self.reactor, address, self.target.port, timeout=self.remaining())
+            endpoint = endpoint_class(
+                self.reactor, address, self.target.port, timeout=self.remaining()
+            )
             try:
-                protocol: Protocol = await endpoint.connect(factory)
+                protocol = await endpoint.connect(factory)
             except (error.ConnectError, OSError) as exc:
                 last = exc
                 continue
             self.peer_address = address
             self.connected_at = self.reactor.seconds()
-            self.transport = protocol.transport
+            self.transport = getattr(protocol, "transport", None)
             return protocol
         assert last is not None
         raise last
@@ -303,38 +302,43 @@ class ProbeRun:
         """
         assert self.creator is not None
         capture = self.creator.capture
-        if stream.lost_reason is None and capture.tls and capture.tls.version == "TLSv1.3":
-            if capture.post_handshake_activity == 0:
-                d: defer.Deferred[None] = defer.Deferred()
+        waiting = (
+            stream.lost_reason is None
+            and capture.tls is not None
+            and capture.tls.version == "TLSv1.3"
+            and capture.post_handshake_activity == 0
+        )
+        if waiting:
+            d: defer.Deferred[None] = defer.Deferred()
 
-                def wake(*_args: object) -> None:
-                    if not d.called:
-                        # Let the TLS layer finish the record that woke us.
-                        self.reactor.callLater(0, lambda: d.called or d.callback(None))
+            def wake(*_args: object) -> None:
+                if not d.called:
+                    # Let the TLS layer finish the record that woke us.
+                    self.reactor.callLater(0, _fire, d)
 
-                capture.on_activity = wake
-                stream.on_lost = wake
-                timer = self.reactor.callLater(
-                    min(self.options.post_handshake_wait, self.remaining()), wake
-                )
-                try:
-                    await d
-                finally:
-                    if timer.active():
-                        timer.cancel()
-                    capture.on_activity = None
+            capture.on_activity = wake
+            stream.on_lost = wake
+            timer = self.reactor.callLater(
+                min(self.options.post_handshake_wait, self.remaining()), wake
+            )
+            try:
+                await d
+            finally:
+                if timer.active():
+                    timer.cancel()
+                capture.on_activity = None
         self.check_lost(stream)
 
     def check_lost(self, stream: Stream) -> None:
         """Raise the TLS error that closed the stream, if one did."""
         reason = stream.lost_reason
-        if reason is not None and reason.check(SSL.Error):
+        if reason is not None and isinstance(reason.value, SSL.Error):
             raise reason.value
 
     def check_lost_as_handshake(self, stream: Stream) -> None:
         """After a failed exchange: a TLS error that closed the stream belongs to the handshake."""
         reason = stream.lost_reason
-        if reason is not None and reason.check(SSL.Error):
+        if reason is not None and isinstance(reason.value, SSL.Error):
             self.phase = Phase.HANDSHAKE
             raise reason.value
 
@@ -399,6 +403,11 @@ class ProbeRun:
         )
 
 
+def _fire(d: defer.Deferred[None]) -> None:
+    if not d.called:
+        d.callback(None)
+
+
 def _delta(start: float | None, end: float | None) -> float | None:
     if start is None or end is None:
         return None
@@ -415,7 +424,7 @@ def run_probe(
     """Run an engine body under the probe's deadline; the Deferred never errbacks."""
     run = ProbeRun(reactor, target, options, material)
     d: defer.Deferred[None] = defer.Deferred.fromCoroutine(body(run))
-    d.addTimeout(options.timeout, reactor)
+    d.addTimeout(options.timeout, cast(IReactorTime, reactor))
 
     def succeeded(_: None) -> ProbeResult:
         run.close()
@@ -434,4 +443,3 @@ def run_probe(
             )
 
     return d.addCallbacks(succeeded, failed)
-

@@ -1,0 +1,9 @@
+"""``python -m diagnostics`` runs the ``tlsdiag`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+from diagnostics.cli import main
+
+sys.exit(main())
