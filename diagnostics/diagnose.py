@@ -194,7 +194,7 @@ class _Diagnosis:
             or (self.result.ftp or {}).get("suggested_scheme")
         ):
             failure = ftp.pop(0)
-        for finding in ftp:
+        for finding in [*ftp, *self.http_findings()]:
             self.add(CertFinding(finding), _FTP_RANK)
         for item in self.verify_findings():
             self.add(item, _CAUSE_RANK.get(item.finding.id, _OTHER_VERIFY_RANK))
@@ -234,6 +234,30 @@ class _Diagnosis:
             primary = [rest.pop(0)]
         rest.sort(key=lambda f: f.severity.rank)
         return (*primary, *rest)
+
+    # -- application -------------------------------------------------------------------
+
+    def http_findings(self) -> list[Finding]:
+        """An HTTP error status after a good handshake: a fact for the web server's admin."""
+        http = self.result.http
+        status = http.get("status") if http else None
+        if not isinstance(status, int) or status < 400:
+            return []
+        line = http.get("status_line") if http else None
+        server = http.get("server") if http else None
+        where = f"{self.where}{self.result.target.path}"
+        return [
+            Finding(
+                "http_status",
+                Severity.WARNING if status >= 500 else Severity.INFO,
+                Side.SERVER,
+                f"{where} answered '{line or status}' after a good TLS handshake.",
+                "TLS works; the HTTP layer reports an error"
+                + (f" (server: {server})." if server else "."),
+                "A 5xx status is the web application's problem; a 4xx status usually means "
+                "the path or the virtual host (SNI, Host header) is not the one intended.",
+            )
+        ]
 
     # -- failures ----------------------------------------------------------------------
 
