@@ -1,0 +1,168 @@
+# -*- test-case-name: tests.test_sclient -*-
+"""``--format s_client``: a result laid out the way ``openssl s_client`` prints a connection.
+
+Pure data: a function of a :class:`~diagnostics.model.ProbeResult`, no Twisted.
+
+The layout follows OpenSSL 3.0's ``s_client`` (without ``-showcerts``), with
+distinguished names in the 1.1.1 to 3.1 style (``O = Example, CN = host``).
+Users comparing with a newer ``s_client`` (``O=Example, CN=host``) should
+normalise the spaces around ``=``.  Where this output knowingly differs:
+
+* ``s_client`` writes the verify callback lines (and error lines) to stderr and
+  the rest to stdout; here everything is one text, the verify block first, then
+  the connection summary.
+* ``CONNECTED`` carries no socket number.
+* Lines the probe has no data for are left out: peer signing digest, server
+  temp key, bytes read and written, secure renegotiation, compression, early
+  data and the TLS 1.2 ``SSL-Session`` block.
+* ``New, <version>`` names the negotiated protocol version; ``s_client`` prints
+  the cipher's protocol there (``SSLv3`` for ``AES128-SHA`` on TLS 1.2).
+* Reason texts come from the OpenSSL linked into this program, which may word
+  them differently from the ``openssl`` command on the same machine; the codes
+  are the same.
+* The host name check is not shown: ``s_client`` checks no name unless asked
+  with ``-verify_hostname``; the text and JSON formats report it.
+* A failure is written as one ``error: …`` line: before ``CONNECTED`` when the
+  connection or handshake never completed (TCP failures end the output there,
+  as ``s_client`` stops), after the summary when it happened later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from cryptography import x509
+
+from diagnostics import certs
+from diagnostics.model import Failure, Phase, ProbeResult, VerifyEvent
+
+__all__ = ["render_sclient", "verify_callback_lines"]
+
+SEPARATOR = "---"
+
+# Codes after which s_client's verify callback prints one more fact about the certificate.
+_ISSUER_CODES = frozenset({2})  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
+_NOT_BEFORE_CODES = frozenset({9, 13})  # not yet valid, bad notBefore field
+_NOT_AFTER_CODES = frozenset({10, 14})  # expired, bad notAfter field
+
+
+def render_sclient(result: ProbeResult) -> str:
+    """The whole ``s_client``-style text for one result, ending with a newline."""
+    lines = [*verify_callback_lines(result.verify_events), *_greeting_lines(result.ftp)]
+    failure = result.failure
+    if failure is not None and failure.phase in (Phase.RESOLVE, Phase.CONNECT):
+        # s_client gives up before printing anything about a connection.
+        return _text([*lines, _failure_line(failure)])
+    completed = result.tls is not None
+    if failure is not None and not completed:
+        lines.append(_failure_line(failure))
+    lines += ["CONNECTED", *_chain_lines(result.served_chain), SEPARATOR]
+    lines += _peer_lines(result.leaf if completed else None)
+    lines += _client_ca_lines(result.tls.client_ca_names if result.tls else ())
+    lines += [SEPARATOR, *_summary_lines(result)]
+    if failure is not None and completed:
+        lines.append(_failure_line(failure))
+    return _text(lines)
+
+
+def verify_callback_lines(events: Iterable[VerifyEvent]) -> list[str]:
+    """What ``s_client``'s verify callback prints, one block per recorded call."""
+    lines: list[str] = []
+    # s_client never clears the verification error, so the calls after an error
+    # still see it and repeat its detail line; the capture records those calls
+    # as code 0 (pyOpenSSL clears the error), hence the last error is carried on.
+    standing = 0
+    for event in events:
+        cert = event.certificate
+        lines.append(f"depth={event.depth} {certs.dn(cert.subject) if cert else '<no cert>'}")
+        if event.code != 0:
+            lines.append(f"verify error:num={event.code}:{event.reason}")
+            standing = event.code
+        if cert is not None:
+            if standing in _ISSUER_CODES:
+                lines.append(f"issuer= {certs.dn(cert.issuer)}")
+            elif standing in _NOT_BEFORE_CODES:
+                lines.append(f"notBefore={certs.openssl_time(certs.not_before(cert))}")
+            elif standing in _NOT_AFTER_CODES:
+                lines.append(f"notAfter={certs.openssl_time(certs.not_after(cert))}")
+        # s_client never aborts without -verify_return_error: every call continues.
+        lines.append("verify return:1")
+    return lines
+
+
+def _greeting_lines(ftp: Mapping[str, Any] | None) -> list[str]:
+    """The FTP server's greeting, as ``s_client -starttls ftp`` echoes it."""
+    greeting = ftp.get("greeting") if ftp else None
+    if isinstance(greeting, str):
+        return greeting.splitlines()
+    if isinstance(greeting, Sequence):
+        return [str(line) for line in greeting]
+    return []
+
+
+def _chain_lines(chain: Sequence[x509.Certificate]) -> list[str]:
+    """The ``Certificate chain`` section: the certificates as the server sent them."""
+    if not chain:
+        return []
+    lines = [SEPARATOR, "Certificate chain"]
+    for index, cert in enumerate(chain):
+        key_type, bits = certs.key_type_and_bits(cert)
+        lines += [
+            f" {index} s:{certs.dn(cert.subject)}",
+            f"   i:{certs.dn(cert.issuer)}",
+            f"   a:PKEY: {key_type}, {bits or 0} (bit); "
+            f"sigalg: {certs.signature_algorithm_short(cert)}",
+            f"   v:NotBefore: {certs.openssl_time(certs.not_before(cert))}; "
+            f"NotAfter: {certs.openssl_time(certs.not_after(cert))}",
+        ]
+    return lines
+
+
+def _peer_lines(leaf: x509.Certificate | None) -> list[str]:
+    """The ``Server certificate`` section, or s_client's words for its absence."""
+    if leaf is None:
+        return ["no peer certificate available"]
+    return [
+        "Server certificate",
+        *certs.pem(leaf).splitlines(),
+        f"subject={certs.dn(leaf.subject)}",
+        f"issuer={certs.dn(leaf.issuer)}",
+    ]
+
+
+def _client_ca_lines(names: Sequence[str]) -> list[str]:
+    """The CA names the server would accept a client certificate from."""
+    if not names:
+        return [SEPARATOR, "No client certificate CA names sent"]
+    return [SEPARATOR, "Acceptable client certificate CA names", *names]
+
+
+def _summary_lines(result: ProbeResult) -> list[str]:
+    """Verification verdict, negotiated parameters and the final verify return code."""
+    errors = result.verify_errors
+    # Like SSL_get_verify_result() under s_client: the last error recorded wins.
+    last = errors[-1] if errors else None
+    verdict = f"Verification error: {last.reason}" if last else "Verification: OK"
+    code = f"{last.code} ({last.reason})" if last else "0 (ok)"
+    tls = result.tls
+    if tls is None:
+        session = ["New, (NONE), Cipher is (NONE)"]
+    else:
+        opening = "Reused" if tls.session_reused else "New"
+        session = [f"{opening}, {tls.version or '(NONE)'}, Cipher is {tls.cipher or '(NONE)'}"]
+        leaf = result.leaf
+        bits = certs.key_type_and_bits(leaf)[1] if leaf is not None else None
+        if bits:
+            session.append(f"Server public key is {bits} bit")
+    alpn = f"ALPN protocol: {tls.alpn}" if tls and tls.alpn else "No ALPN negotiated"
+    return [verdict, SEPARATOR, *session, alpn, f"Verify return code: {code}", SEPARATOR]
+
+
+def _failure_line(failure: Failure) -> str:
+    """One line saying where and why the probe stopped."""
+    return f"error: {failure.phase.value} failed ({failure.kind}): {failure.message}"
+
+
+def _text(lines: Sequence[str]) -> str:
+    return "\n".join(lines) + "\n"
