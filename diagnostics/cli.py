@@ -235,7 +235,9 @@ def run_reactor(start: Callable[[Any], Any]) -> Any:
     outcome: list[Any] = []
 
     def go() -> None:
-        d = start(reactor)
+        from twisted.internet import defer
+
+        d = defer.maybeDeferred(start, reactor)
 
         def finish(value: Any) -> None:
             outcome.append(value)
