@@ -1,0 +1,619 @@
+# -*- test-case-name: tests.test_config -*-
+"""The daemon's configuration: a TOML file, validated in full before anything runs.
+
+Pure data.  :func:`load_config` either returns a :class:`Config` or raises
+:class:`ConfigError` carrying every problem found, each with the file, the key
+path (``target[2].ca[0]``) and what is wrong.  Relative paths resolve from the
+folder of the configuration file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from diagnostics.model import Target
+from diagnostics.options import ProbeOptions, TrustConfig
+from diagnostics.target import TargetError, parse_target
+
+DEFAULT_CONFIG = os.path.join("config", "tlsdiag.toml")
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9130"
+DEFAULT_INTERVAL = 300.0
+DEFAULT_LOG_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_LOG_BACKUPS = 5
+
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# The keys a target, [defaults] and [module.NAME] take (url only in [[target]]).
+SETTING_KEYS = (
+    "ca",
+    "system_trust",
+    "crl",
+    "cert",
+    "key",
+    "servername",
+    "user",
+    "password_env",
+    "labels",
+    "interval",
+    "timeout",
+    "warn_days",
+    "critical_days",
+    "data_channel",
+)
+DAEMON_KEYS = (
+    "log_dir",
+    "metrics_listen",
+    "concurrency",
+    "allowed_targets",
+    "log_max_bytes",
+    "log_backups",
+)
+LISTENER_KEYS = (
+    "url",
+    "cert",
+    "key",
+    "client_ca",
+    "expect_cn",
+    "require_client_cert",
+    "crl",
+)
+TOP_LEVEL_KEYS = ("daemon", "defaults", "target", "module", "listener")
+
+
+@attrs.frozen
+class ConfigProblem:
+    """One thing wrong with a configuration file."""
+
+    file: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.key}" if self.key else self.file
+        return f"{where}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@attrs.frozen
+class Settings:
+    """How to probe: the options of a target or a module, after merging [defaults]."""
+
+    options: ProbeOptions
+    servername: str | None = None
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    interval: float = DEFAULT_INTERVAL
+
+
+@attrs.frozen
+class TargetConfig:
+    """One scheduled target."""
+
+    target: Target
+    settings: Settings
+
+    @property
+    def url(self) -> str:
+        """The target's URL, its identity in logs and metrics."""
+        return self.target.url
+
+    @property
+    def host(self) -> str:
+        """The host that per-host limits count against."""
+        return self.target.host
+
+
+@attrs.frozen
+class ListenerConfig:
+    """A server-side listener (validated; started by the listener feature)."""
+
+    url: str
+    cert: str | None
+    key: str | None
+    client_ca: tuple[str, ...] = ()
+    crl: tuple[str, ...] = ()
+    expect_cn: str | None = None
+    require_client_cert: bool = False
+
+
+@attrs.frozen
+class DaemonSettings:
+    """The ``[daemon]`` table."""
+
+    log_dir: str
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9130
+    concurrency: int = 100
+    allowed_targets: tuple[str, ...] = ()
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
+    log_backups: int = DEFAULT_LOG_BACKUPS
+
+
+@attrs.frozen
+class Config:
+    """A whole, valid configuration."""
+
+    path: str
+    daemon: DaemonSettings
+    targets: tuple[TargetConfig, ...] = ()
+    modules: Mapping[str, Settings] = attrs.field(factory=dict)
+    listeners: tuple[ListenerConfig, ...] = ()
+
+
+def load_config(path: str, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a configuration file; ConfigError lists every problem."""
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(
+            [ConfigProblem(path, "", f"cannot be read: {exc.strerror or exc}")]
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem(path, "", f"is not valid TOML: {exc}")]) from None
+    return parse_config(data, path=path, environ=os.environ if environ is None else environ)
+
+
+def parse_config(data: Mapping[str, Any], *, path: str, environ: Mapping[str, str]) -> Config:
+    """Validate the parsed TOML of ``path``; ConfigError lists every problem."""
+    checker = _Checker(path, os.path.dirname(os.path.abspath(path)), environ)
+    config = checker.config(data)
+    if checker.problems:
+        raise ConfigError(checker.problems)
+    assert config is not None
+    return config
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port``) as (host, port); ValueError saying what is wrong."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not host:port (for example 127.0.0.1:9130)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        ipaddress.IPv6Address(host)
+    elif ":" in host:
+        raise ValueError(f"{text!r}: write an IPv6 address in brackets, [::1]:9130")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"{text!r}: the port {port_text!r} is not a number") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{text!r}: port {port} is out of range")
+    return host, port
+
+
+class _Checker:
+    """Walks the TOML data once, collecting every problem instead of stopping."""
+
+    def __init__(self, file: str, base: str, environ: Mapping[str, str]) -> None:
+        self.file = file
+        self.base = base
+        self.environ = environ
+        self.problems: list[ConfigProblem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.file, key, message))
+
+    # -- whole file -------------------------------------------------------------------
+
+    def config(self, data: Mapping[str, Any]) -> Config | None:
+        for key in data:
+            if key not in TOP_LEVEL_KEYS:
+                self.problem(key, _unknown(key, TOP_LEVEL_KEYS, "top-level table"))
+        daemon = self.daemon(self.table(data, "daemon"))
+        defaults_raw = self.table(data, "defaults")
+        self.known_keys(defaults_raw, "defaults", SETTING_KEYS)
+        defaults = self.settings_values(defaults_raw, "defaults")
+        self.settings(defaults, "defaults")
+        targets = self.targets(data.get("target", []), defaults)
+        modules = self.modules(data.get("module", {}), defaults)
+        listeners = self.listeners(data.get("listener", []))
+        if daemon is None:
+            return None
+        return Config(
+            path=self.file,
+            daemon=daemon,
+            targets=tuple(targets),
+            modules=modules,
+            listeners=tuple(listeners),
+        )
+
+    def table(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(key, f"must be a table ([{key}]), not {_kind(value)}")
+            return {}
+        return value
+
+    def known_keys(self, table: Mapping[str, Any], where: str, allowed: Sequence[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                self.problem(f"{where}.{key}", _unknown(key, allowed, "key"))
+
+    # -- [daemon] ---------------------------------------------------------------------
+
+    def daemon(self, table: Mapping[str, Any]) -> DaemonSettings | None:
+        self.known_keys(table, "daemon", DAEMON_KEYS)
+        log_dir = self.string(table, "daemon", "log_dir", "logs")
+        listen = self.string(table, "daemon", "metrics_listen", DEFAULT_METRICS_LISTEN)
+        host, port = "127.0.0.1", 9130
+        if listen is not None:
+            try:
+                host, port = parse_listen(listen)
+            except ValueError as exc:
+                self.problem("daemon.metrics_listen", str(exc))
+        concurrency = self.integer(table, "daemon", "concurrency", 100, minimum=1)
+        max_bytes = self.integer(
+            table, "daemon", "log_max_bytes", DEFAULT_LOG_MAX_BYTES, minimum=1024
+        )
+        backups = self.integer(table, "daemon", "log_backups", DEFAULT_LOG_BACKUPS, minimum=0)
+        patterns = self.strings(table, "daemon", "allowed_targets")
+        for index, pattern in enumerate(patterns):
+            if "://" not in pattern:
+                self.problem(
+                    f"daemon.allowed_targets[{index}]",
+                    f"{pattern!r} is not a URL pattern (for example 'tls://127.0.0.1:*')",
+                )
+        if log_dir is None or concurrency is None or max_bytes is None or backups is None:
+            return None
+        return DaemonSettings(
+            log_dir=self.resolve(log_dir),
+            metrics_host=host,
+            metrics_port=port,
+            concurrency=concurrency,
+            allowed_targets=tuple(patterns),
+            log_max_bytes=max_bytes,
+            log_backups=backups,
+        )
+
+    # -- targets and modules ----------------------------------------------------------
+
+    def targets(self, raw: Any, defaults: Mapping[str, Any]) -> list[TargetConfig]:
+        if not isinstance(raw, list):
+            self.problem("target", f"must be an array of tables ([[target]]), not {_kind(raw)}")
+            return []
+        targets: list[TargetConfig] = []
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(raw):
+            where = f"target[{index}]"
+            if not isinstance(entry, dict):
+                self.problem(where, f"must be a table, not {_kind(entry)}")
+                continue
+            self.known_keys(entry, where, ("url", *SETTING_KEYS))
+            url = entry.get("url")
+            own = self.settings_values(entry, where)
+            settings = self.settings({**defaults, **own}, where, own)
+            if url is None:
+                self.problem(f"{where}.url", "is missing: every [[target]] needs a url")
+                continue
+            if not isinstance(url, str):
+                self.problem(f"{where}.url", f"must be a string, not {_kind(url)}")
+                continue
+            try:
+                target = parse_target(url, servername=settings.servername if settings else None)
+            except TargetError as exc:
+                self.problem(f"{where}.url", str(exc))
+                continue
+            if target.url in seen:
+                self.problem(f"{where}.url", f"{url!r} is already target[{seen[target.url]}].url")
+                continue
+            seen[target.url] = index
+            if settings is not None:
+                targets.append(TargetConfig(target, settings))
+        return targets
+
+    def modules(self, raw: Any, defaults: Mapping[str, Any]) -> dict[str, Settings]:
+        if not isinstance(raw, dict):
+            self.problem("module", f"must be tables ([module.NAME]), not {_kind(raw)}")
+            return {}
+        modules: dict[str, Settings] = {}
+        for name, entry in raw.items():
+            where = f"module.{name}"
+            if not isinstance(entry, dict):
+                self.problem(where, f"must be a table, not {_kind(entry)}")
+                continue
+            if "url" in entry:
+                self.problem(f"{where}.url", "a module has no url: /probe takes it as ?target=URL")
+            self.known_keys(entry, where, ("url", *SETTING_KEYS))
+            own = self.settings_values(entry, where)
+            settings = self.settings({**defaults, **own}, where, own)
+            if settings is not None:
+                modules[name] = settings
+        return modules
+
+    def settings_values(self, table: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """Type-checked, path-resolved values of one table; bad ones are left out."""
+        values: dict[str, Any] = {}
+        for key in ("ca", "crl"):
+            if key in table:
+                values[key] = tuple(self.files(table, where, key))
+        for key in ("cert", "key"):
+            if key in table:
+                path = self.file_name(table, where, key)
+                if path is not None:
+                    values[key] = path
+        for key in ("servername", "user", "password_env"):
+            text = self.string(table, where, key, None)
+            if text is not None:
+                values[key] = text
+        for key in ("system_trust", "data_channel"):
+            flag = self.boolean(table, where, key)
+            if flag is not None:
+                values[key] = flag
+        for key, low, high in (("interval", 1.0, 86400.0 * 7), ("timeout", 0.1, 3600.0)):
+            number = self.number(table, where, key, low, high)
+            if number is not None:
+                values[key] = number
+        for key in ("warn_days", "critical_days"):
+            days = self.integer(table, where, key, None, minimum=0)
+            if days is not None:
+                values[key] = days
+        if "labels" in table:
+            labels = self.labels(table["labels"], f"{where}.labels")
+            if labels is not None:
+                values["labels"] = labels
+        if "password_env" in values:
+            name = values["password_env"]
+            if not _ENV_NAME.match(name):
+                self.problem(f"{where}.password_env", f"{name!r} is not a variable name")
+                del values["password_env"]
+            elif name not in self.environ:
+                self.problem(f"{where}.password_env", f"the environment variable {name} is not set")
+                del values["password_env"]
+        return values
+
+    def settings(
+        self, values: Mapping[str, Any], where: str, own: Mapping[str, Any] | None = None
+    ) -> Settings | None:
+        """Settings from merged values; None when they do not fit together.
+
+        A mismatch is reported where one of its keys was written (``own``), so a
+        mistake in [defaults] is reported once, not again for every target.
+        """
+        ok = True
+        mine = values if own is None else own
+        cert, key = values.get("cert"), values.get("key")
+        if (cert is None) != (key is None):
+            missing = "key" if key is None else "cert"
+            if "cert" in mine or "key" in mine:
+                self.problem(f"{where}.{missing}", "a client certificate needs both cert and key")
+            ok = False
+        defaults = ProbeOptions()
+        warn = values.get("warn_days", defaults.warn_days)
+        critical = values.get("critical_days", defaults.critical_days)
+        if critical > warn:
+            if "warn_days" in mine or "critical_days" in mine:
+                self.problem(
+                    f"{where}.critical_days",
+                    f"{critical} is more than warn_days ({warn}); critical comes later than warn",
+                )
+            ok = False
+        if not ok:
+            return None
+        password_env = values.get("password_env")
+        options = ProbeOptions(
+            trust=TrustConfig(
+                ca_files=values.get("ca", ()),
+                system_trust=values.get("system_trust", False),
+                crl_files=values.get("crl", ()),
+                cert_file=cert,
+                key_file=key,
+            ),
+            timeout=values.get("timeout", defaults.timeout),
+            user=values.get("user", defaults.user),
+            password=self.environ[password_env] if password_env else defaults.password,
+            data_channel=values.get("data_channel", defaults.data_channel),
+            warn_days=warn,
+            critical_days=critical,
+        )
+        return Settings(
+            options=options,
+            servername=values.get("servername"),
+            labels=values.get("labels", {}),
+            interval=values.get("interval", DEFAULT_INTERVAL),
+        )
+
+    # -- listeners --------------------------------------------------------------------
+
+    def listeners(self, raw: Any) -> list[ListenerConfig]:
+        if not isinstance(raw, list):
+            self.problem("listener", f"must be an array of tables ([[listener]]), not {_kind(raw)}")
+            return []
+        listeners: list[ListenerConfig] = []
+        for index, entry in enumerate(raw):
+            where = f"listener[{index}]"
+            if not isinstance(entry, dict):
+                self.problem(where, f"must be a table, not {_kind(entry)}")
+                continue
+            self.known_keys(entry, where, LISTENER_KEYS)
+            url = self.string(entry, where, "url", None)
+            if url is None:
+                if "url" not in entry:
+                    self.problem(f"{where}.url", "is missing: every [[listener]] needs a url")
+                continue
+            try:
+                parse_target(url)
+            except TargetError as exc:
+                self.problem(f"{where}.url", str(exc))
+            cert = self.file_name(entry, where, "cert")
+            key = self.file_name(entry, where, "key")
+            for name in ("cert", "key"):
+                if name not in entry:
+                    self.problem(f"{where}.{name}", "is missing: a listener serves a certificate")
+            listeners.append(
+                ListenerConfig(
+                    url=url,
+                    cert=cert,
+                    key=key,
+                    client_ca=tuple(self.files(entry, where, "client_ca")),
+                    crl=tuple(self.files(entry, where, "crl")),
+                    expect_cn=self.string(entry, where, "expect_cn", None),
+                    require_client_cert=bool(self.boolean(entry, where, "require_client_cert")),
+                )
+            )
+        return listeners
+
+    # -- typed values -----------------------------------------------------------------
+
+    def resolve(self, path: str) -> str:
+        return os.path.normpath(os.path.join(self.base, os.path.expanduser(path)))
+
+    def string(
+        self, table: Mapping[str, Any], where: str, key: str, default: str | None
+    ) -> str | None:
+        value = table.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.problem(f"{where}.{key}", f"must be a string, not {_kind(value)}")
+            return None
+        if not value.strip():
+            self.problem(f"{where}.{key}", "must not be empty")
+            return None
+        return value
+
+    def strings(self, table: Mapping[str, Any], where: str, key: str) -> list[str]:
+        value = table.get(key, [])
+        if not isinstance(value, list):
+            self.problem(f"{where}.{key}", f"must be a list of strings, not {_kind(value)}")
+            return []
+        good = []
+        for index, item in enumerate(value):
+            if isinstance(item, str) and item.strip():
+                good.append(item)
+            else:
+                self.problem(
+                    f"{where}.{key}[{index}]",
+                    f"must be a non-empty string, not {_kind(item)}",
+                )
+        return good
+
+    def _checked_file(self, key: str, name: str) -> str | None:
+        path = self.resolve(name)
+        if not os.path.exists(path):
+            self.problem(key, f"file {path!r} does not exist")
+            return None
+        if not os.path.isfile(path):
+            self.problem(key, f"{path!r} is not a file")
+            return None
+        if not os.access(path, os.R_OK):
+            self.problem(key, f"file {path!r} cannot be read (permissions)")
+            return None
+        return path
+
+    def file_name(self, table: Mapping[str, Any], where: str, key: str) -> str | None:
+        name = self.string(table, where, key, None)
+        return None if name is None else self._checked_file(f"{where}.{key}", name)
+
+    def files(self, table: Mapping[str, Any], where: str, key: str) -> list[str]:
+        names = self.strings(table, where, key)
+        raw = table.get(key, [])
+        paths = []
+        for index, item in enumerate(raw if isinstance(raw, list) else []):
+            if item in names:
+                path = self._checked_file(f"{where}.{key}[{index}]", item)
+                if path is not None:
+                    paths.append(path)
+        return paths
+
+    def boolean(self, table: Mapping[str, Any], where: str, key: str) -> bool | None:
+        if key not in table:
+            return None
+        value = table[key]
+        if not isinstance(value, bool):
+            self.problem(f"{where}.{key}", f"must be true or false, not {_kind(value)}")
+            return None
+        return value
+
+    def number(
+        self, table: Mapping[str, Any], where: str, key: str, low: float, high: float
+    ) -> float | None:
+        if key not in table:
+            return None
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(f"{where}.{key}", f"must be a number of seconds, not {_kind(value)}")
+            return None
+        if not low <= value <= high:
+            self.problem(f"{where}.{key}", f"{value} is out of range ({low:g} to {high:g})")
+            return None
+        return float(value)
+
+    def integer(
+        self,
+        table: Mapping[str, Any],
+        where: str,
+        key: str,
+        default: int | None,
+        *,
+        minimum: int,
+    ) -> int | None:
+        value = table.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(f"{where}.{key}", f"must be a whole number, not {_kind(value)}")
+            return None
+        if value < minimum:
+            self.problem(f"{where}.{key}", f"must be at least {minimum}, not {value}")
+            return None
+        return value
+
+    def labels(self, value: Any, where: str) -> dict[str, str] | None:
+        if not isinstance(value, dict):
+            self.problem(where, f"must be a table of strings, not {_kind(value)}")
+            return None
+        labels: dict[str, str] = {}
+        for name, text in value.items():
+            if not _LABEL_NAME.match(name):
+                self.problem(f"{where}.{name}", "is not a valid label name (letters, digits, _)")
+            elif not isinstance(text, str):
+                self.problem(f"{where}.{name}", f"must be a string, not {_kind(text)}")
+            else:
+                labels[name] = text
+        return labels
+
+
+def _kind(value: Any) -> str:
+    kinds: Mapping[type, str] = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }
+    for cls, name in kinds.items():
+        if isinstance(value, cls):
+            return f"{name} ({value!r})" if cls in (bool, int, float, str) else name
+    return type(value).__name__
+
+
+def _unknown(key: str, allowed: Sequence[str], what: str) -> str:
+    from difflib import get_close_matches
+
+    close = get_close_matches(key, allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(allowed)}"
+    return f"unknown {what} {key!r}{hint}"
+
+
+def matches_allowed(url: str, patterns: Sequence[str]) -> bool:
+    """True when ``url`` matches one of the ``allowed_targets`` glob patterns."""
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(url, pattern) for pattern in patterns)
