@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--cert", metavar="FILE")
     probe.add_argument("--key", metavar="FILE")
     probe.add_argument("--servername", metavar="NAME")
+    probe.add_argument(
+        "--fetch-issuer",
+        action="store_true",
+        help="fetch a missing issuer from the leaf's AIA caIssuers URL (http only) to name it",
+    )
     probe.add_argument("--timeout", type=_positive_float, default=10.0, metavar="S")
     probe.add_argument("--user", default="anonymous")
     probe.add_argument("--password-env", metavar="VAR")
@@ -136,6 +141,7 @@ def _options(args: argparse.Namespace) -> ProbeOptions:
         user=args.user,
         password=password,
         data_channel=not args.no_data_channel,
+        fetch_issuer=args.fetch_issuer,
         warn_days=args.warn_days,
         critical_days=args.critical_days,
     )

@@ -30,5 +30,6 @@ class ProbeOptions:
     password: str = attrs.field(default="anonymous@", repr=False)
     data_channel: bool = True
     post_handshake_wait: float = 0.5
+    fetch_issuer: bool = False
     warn_days: int = 30
     critical_days: int = 7

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from cryptography import x509
 from twisted.internet import defer
 
+from diagnostics import certs, issuers
 from diagnostics.diagnose import DiagnosisContext, diagnose
 from diagnostics.engines import ftps, https, tls
 from diagnostics.model import Failure, Phase, ProbeResult, Target
@@ -57,7 +59,7 @@ def probe(
         )
         return defer.succeed(_diagnosed(unsupported, options, material.trusted))
     d = engine(reactor, target, options, material)
-    d.addCallback(_diagnosed, options, material.trusted)
+    d.addCallback(_with_evidence, reactor, options, material.trusted)
     if on_result is not None:
 
         def report(result: ProbeResult) -> ProbeResult:
@@ -68,9 +70,33 @@ def probe(
     return d
 
 
-def _diagnosed(result: ProbeResult, options: ProbeOptions, trusted: Sequence[Any]) -> ProbeResult:
+def _with_evidence(
+    result: ProbeResult, reactor: Any, options: ProbeOptions, trusted: Sequence[x509.Certificate]
+) -> defer.Deferred[ProbeResult]:
+    """Diagnose, first gathering what can name a missing issuer (when one is missing)."""
+    if not issuers.issuer_unknown(result):
+        return defer.succeed(_diagnosed(result, options, trusted))
+    known = list(issuers.platform_certificates())
+    urls = certs.ca_issuers_urls(result.leaf) if result.leaf is not None else ()
+    if not (options.fetch_issuer and urls):
+        return defer.succeed(_diagnosed(result, options, trusted, known))
+
+    def found(cert: x509.Certificate | None) -> ProbeResult:
+        return _diagnosed(result, options, trusted, [*known, *([cert] if cert else [])])
+
+    fetched = issuers.fetch_issuer(reactor, urls, timeout=min(5.0, options.timeout))
+    return fetched.addCallback(found)
+
+
+def _diagnosed(
+    result: ProbeResult,
+    options: ProbeOptions,
+    trusted: Sequence[x509.Certificate],
+    identification: Sequence[x509.Certificate] = (),
+) -> ProbeResult:
     context = DiagnosisContext(
         trusted=tuple(trusted),
+        identification=tuple(identification),
         warn_days=options.warn_days,
         critical_days=options.critical_days,
     )
