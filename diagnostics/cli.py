@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of a result")
     sub.add_parser("demo", help="start a faulty local server and diagnose it")
+
+    daemon = sub.add_parser("daemon", help="probe configured targets on a schedule, serve metrics")
+    daemon.add_argument("--config", default=os.path.join("config", "tlsdiag.toml"), metavar="FILE")
+    daemon.add_argument("--shard", metavar="K/N", help="probe only shard K of N (stable hash)")
+    daemon.add_argument("--log-stdout", action="store_true", help="all log streams to stdout")
     return parser
 
 
@@ -292,11 +297,23 @@ def _run_demo(_args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
+def _run_daemon(args: argparse.Namespace, _out: TextIO) -> int:
+    from diagnostics.daemon import run
+    from diagnostics.schedule import parse_shard
+
+    try:
+        shard = parse_shard(args.shard) if args.shard else None
+    except ValueError as exc:
+        raise UsageError(f"tlsdiag daemon: {exc}") from None
+    return run(args.config, shard=shard, log_stdout=args.log_stdout, err=sys.stderr)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "probe": _run_probe,
     "explain": _run_explain,
     "schema": _run_schema,
     "demo": _run_demo,
+    "daemon": _run_daemon,
 }
 
 

@@ -192,7 +192,7 @@ def parse_listen(text: str) -> tuple[str, int]:
         port = int(port_text)
     except ValueError:
         raise ValueError(f"{text!r}: the port {port_text!r} is not a number") from None
-    if not 0 < port < 65536:
+    if not 0 <= port < 65536:  # 0: any free port, reported in the start event
         raise ValueError(f"{text!r}: port {port} is out of range")
     return host, port
 

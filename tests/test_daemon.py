@@ -1,0 +1,349 @@
+"""The daemon: a real process against a real loopback TLS server, and its parts in-process.
+
+The end-to-end test runs ``python -m diagnostics daemon`` (the global reactor
+cannot run inside pytest) with a temporary config probing an ``openssl
+s_server``, and talks to it over real HTTP and signals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from twisted.internet import defer
+from twisted.internet.testing import MemoryReactorClock
+
+from diagnostics.cli import main
+from diagnostics.config import load_config
+from diagnostics.daemon import make_service
+from diagnostics.metrics import exposition
+from diagnostics.model import ProbeResult, Target
+from diagnostics.transitions import Tracker
+from tests import pki
+from tests.ftpservers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DEADLINE = 30.0
+PEM = serialization.Encoding.PEM
+
+
+def wait_for(what: str, check: Callable[[], Any], process: subprocess.Popen[bytes]) -> Any:
+    """Poll ``check`` until it returns something true; fail if the daemon exits first."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        value = check()
+        if value:
+            return value
+        if process.poll() is not None:
+            raise AssertionError(f"daemon exited ({process.returncode}) while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        # Polling interval of a readiness loop, not a wait for an outcome.
+        time.sleep(0.05)
+
+
+def write_server_files(directory: Path, chain: pki.Chain) -> tuple[Path, Path, Path]:
+    """Leaf, intermediate and key files for openssl s_server."""
+    directory.mkdir(parents=True, exist_ok=True)
+    leaf = directory / "leaf.pem"
+    inter = directory / "inter.pem"
+    key = directory / "key.pem"
+    leaf.write_bytes(chain.leaf.cert.public_bytes(PEM))
+    inter.write_bytes(chain.intermediate.cert.public_bytes(PEM))
+    key.write_bytes(
+        chain.leaf.key.private_bytes(
+            PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return leaf, inter, key
+
+
+@contextlib.contextmanager
+def s_server(directory: Path, chain: pki.Chain, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """An ``openssl s_server`` on 127.0.0.1:port serving ``chain``."""
+    leaf, inter, key = write_server_files(directory, chain)
+    process = subprocess.Popen(
+        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(leaf), "-key",
+         str(key), "-cert_chain", str(inter), "-quiet"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def http_get(url: str) -> tuple[int, str]:
+    """Status and body of a GET (errors included)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a log file (none when it does not exist yet)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_daemon_end_to_end(tmp_path: Path) -> None:
+    """A daemon process probes a TLS server, logs, serves metrics, reloads and stops cleanly."""
+    chain = pki.make_chain()
+    (tmp_path / "ca.pem").write_bytes(chain.root.cert.public_bytes(PEM))
+    tls_port, metrics_port = free_port(), free_port()
+    target = f"tls://127.0.0.1:{tls_port}"
+    config_text = f"""
+[daemon]
+log_dir = "logs"
+metrics_listen = "127.0.0.1:{metrics_port}"
+concurrency = 10
+allowed_targets = ["tls://127.0.0.1:*"]
+
+[defaults]
+interval = 1
+timeout = 5
+ca = ["ca.pem"]
+
+[[target]]
+url = "{target}"
+servername = "localhost"
+labels = {{ partner = "Loopback Ltd" }}
+
+[module.local]
+servername = "localhost"
+"""
+    config = tmp_path / "tlsdiag.toml"
+    config.write_text(config_text)
+    logs = tmp_path / "logs"
+    base = f"http://127.0.0.1:{metrics_port}"
+    success = f'probe_success{{target="{target}"}} 1.0'
+    with s_server(tmp_path / "first", chain, tls_port):
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "diagnostics", "daemon", "--config", str(config)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_for("probe_success 1", lambda: success in http_get(f"{base}/metrics")[1], daemon)
+            probes = wait_for(
+                "a client.jsonl line", lambda: read_lines(logs / "client.jsonl"), daemon
+            )
+            first = probes[0]
+            assert first["event.action"] == "tls-probe"
+            assert first["url.full"] == target
+            assert first["tls.established"] is True
+            assert first["tls.version"] in ("1.2", "1.3")
+            assert first["tls.server.hash.sha256"]
+            assert first["labels"] == {"partner": "Loopback Ltd"}
+            assert first["tlsdiag"]["status"] == "ok"
+            _, metrics = http_get(f"{base}/metrics")
+            assert f'tlsdiag_probes_total{{status="ok",target="{target}"}}' in metrics
+            assert f'probe_ssl_earliest_cert_expiry{{target="{target}"}}' in metrics
+            assert http_get(f"{base}/healthz") == (200, "ok\n")
+
+            code, body = http_get(f"{base}/probe?target={target}&module=local")
+            assert code == 200 and success in body
+            assert "tlsdiag_probes_total" not in body
+            code, body = http_get(f"{base}/probe?target=tls://10.1.2.3:443&module=local")
+            assert code == 403 and "not allowed" in body
+
+            # A broken config on SIGHUP is refused; the daemon keeps probing.
+            config.write_text(config_text + "\n[daemon2]\n")
+            daemon.send_signal(signal.SIGHUP)
+            refused = wait_for(
+                "a refused reload",
+                lambda: [
+                    e
+                    for e in read_lines(logs / "daemon.jsonl")
+                    if e.get("event.action") == "reload" and e.get("event.outcome") == "failure"
+                ],
+                daemon,
+            )
+            assert "daemon2" in refused[0]["error.message"]
+            count = len(read_lines(logs / "client.jsonl"))
+            wait_for("more probes", lambda: len(read_lines(logs / "client.jsonl")) > count, daemon)
+            config.write_text(config_text)
+        except BaseException:
+            daemon.kill()
+            raise
+
+    # The server's certificate changes: one chain_changed event.
+    new_chain = pki.Chain(
+        chain.root, chain.intermediate, pki.issue(chain.intermediate, sans=("localhost",))
+    )
+    with s_server(tmp_path / "second", new_chain, tls_port):
+        try:
+            changed = wait_for(
+                "chain_changed",
+                lambda: [
+                    e
+                    for e in read_lines(logs / "client.jsonl")
+                    if e.get("event.action") == "chain_changed"
+                ],
+                daemon,
+            )
+            assert changed[0]["tlsdiag"]["old"]["sha256"] != changed[0]["tlsdiag"]["new"]["sha256"]
+            wait_for(
+                "the change counted",
+                lambda: (
+                    f'tlsdiag_chain_changed_total{{target="{target}"}} 1.0'
+                    in http_get(f"{base}/metrics")[1]
+                ),
+                daemon,
+            )
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=DEADLINE)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                raise
+    assert daemon.returncode == 0, daemon.stderr.read() if daemon.stderr else ""
+    events = read_lines(logs / "daemon.jsonl")
+    actions = [e.get("event.action") for e in events if e.get("event.action") != "twisted"]
+    assert actions[0] == "start" and actions[-1] == "stop"
+    bridged = [e["message"] for e in events if e.get("event.action") == "twisted"]
+    assert "Received SIGTERM, shutting down." in bridged
+    assert not [m for m in bridged if m.startswith("Starting factory")]
+    assert all("@timestamp" in e and "log.level" in e for e in events)
+
+
+def test_daemon_refuses_an_invalid_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tlsdiag daemon`` with a broken config exits 2 and prints every problem with its key."""
+    config = tmp_path / "bad.toml"
+    config.write_text('[daemon]\nconcurrency = "x"\n[[target]]\nurl = "tls://nohost"\n')
+    assert main(["daemon", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}: daemon.concurrency: must be a whole number" in err
+    assert f"{config}: target[0].url:" in err and "explicit port" in err
+
+
+def test_daemon_refuses_a_bad_shard(capsys: pytest.CaptureFixture[str]) -> None:
+    """--shard must be K/N."""
+    assert main(["daemon", "--shard", "3/2"]) == 2
+    assert "--shard" in capsys.readouterr().err
+
+
+# -- in-process, with a memory reactor and a fake probe ---------------------------------
+
+
+def result_with_leaf(target: Target, leaf: pki.Issued) -> ProbeResult:
+    """A completed probe result that saw ``leaf``."""
+    return ProbeResult(target=target, served_chain=(leaf.cert,))
+
+
+def test_transitions_once_per_change(tmp_path: Path) -> None:
+    """chain_changed, expiry and status events appear once per change, not at every probe."""
+    config_file = tmp_path / "tlsdiag.toml"
+    config_file.write_text(
+        '[daemon]\nlog_dir = "logs"\nmetrics_listen = "127.0.0.1:0"\n'
+        "[defaults]\ninterval = 10\nwarn_days = 30\ncritical_days = 7\n"
+        '[[target]]\nurl = "tls://127.0.0.1:1"\n'
+    )
+    config = load_config(str(config_file), environ={})
+    ca = pki.make_ca("Root")
+    now = pki.utcnow()
+    far = pki.issue(ca, not_after=now + datetime.timedelta(days=300))
+    other = pki.issue(ca, not_after=now + datetime.timedelta(days=300))
+    soon = pki.issue(ca, not_after=now + datetime.timedelta(days=20))
+    plan = [far, far, other, other, soon, soon, None, soon]
+    reactor = MemoryReactorClock()
+    reactor.advance(now.timestamp())
+
+    def fake_probe(_reactor: Any, target: Target, _options: Any) -> defer.Deferred[ProbeResult]:
+        leaf = plan.pop(0)
+        if leaf is None:
+            from diagnostics.model import Failure, Phase
+
+            failed = ProbeResult(target=target, failure=Failure(Phase.CONNECT, "refused", "no"))
+            return defer.succeed(failed)
+        return defer.succeed(result_with_leaf(target, leaf))
+
+    service = make_service(config, reactor=reactor, probe=fake_probe, handle_sighup=False)
+    service.startService()
+    for _ in range(200):
+        reactor.advance(1)
+        if not plan:
+            break
+    assert not plan
+    events = read_lines(tmp_path / "logs" / "client.jsonl")
+    actions = [e["event.action"] for e in events if e["event.action"] != "tls-probe"]
+    assert actions == ["chain_changed", "chain_changed", "expiry_warning", "degraded", "recovered"]
+    text = exposition(service.registry).decode()
+    assert 'tlsdiag_chain_changed_total{target="tls://127.0.0.1:1"} 2.0' in text
+    d = service.stopService()
+    assert d.called
+    stop = read_lines(tmp_path / "logs" / "daemon.jsonl")[-1]
+    assert stop["event.action"] == "stop"
+
+
+def test_reload_with_invalid_config_keeps_targets(tmp_path: Path) -> None:
+    """reload() with a broken file logs every problem and keeps the running configuration."""
+    config_file = tmp_path / "tlsdiag.toml"
+    good = (
+        '[daemon]\nlog_dir = "logs"\nmetrics_listen = "127.0.0.1:0"\n'
+        '[[target]]\nurl = "tls://127.0.0.1:1"\n'
+    )
+    config_file.write_text(good)
+    config = load_config(str(config_file), environ={})
+    reactor = MemoryReactorClock()
+    service = make_service(
+        config,
+        reactor=reactor,
+        probe=lambda *a: defer.Deferred(),
+        handle_sighup=False,
+    )
+    service.startService()
+    config_file.write_text(good + '[[target]]\nurl = "ftp://x"\ncolour = 1\n')
+    assert service.reload() is False
+    assert [t.url for t in service.config.targets] == ["tls://127.0.0.1:1"]
+    events = read_lines(tmp_path / "logs" / "daemon.jsonl")
+    problems = [e for e in events if e["event.action"] == "config-error"]
+    assert {e["tlsdiag"]["key"] for e in problems} == {"target[1].url", "target[1].colour"}
+    config_file.write_text(good + '[[target]]\nurl = "tls://127.0.0.1:2"\n')
+    assert service.reload() is True
+    assert set(service.scheduler.entries) == {"tls://127.0.0.1:1", "tls://127.0.0.1:2"}
+
+
+def test_tracker_ignores_failed_probes_for_chain_changes() -> None:
+    """A failed probe between two probes of the same leaf is not a chain change."""
+    tracker = Tracker()
+    target = Target(url="tls://h:1", scheme="tls", host="h", port=1)
+    leaf = pki.issue(pki.make_ca("Root"))
+    now = pki.utcnow()
+    from diagnostics.model import Failure, Phase
+
+    seen = [
+        tracker.observe(target.url, r, now, warn_days=30, critical_days=7)
+        for r in (
+            result_with_leaf(target, leaf),
+            ProbeResult(target=target, failure=Failure(Phase.CONNECT, "refused", "no")),
+            result_with_leaf(target, leaf),
+        )
+    ]
+    assert [[t.action for t in s] for s in seen] == [[], ["degraded"], ["recovered"]]
