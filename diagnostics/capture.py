@@ -68,6 +68,7 @@ class HandshakeCapture:
     served_chain: tuple[x509.Certificate, ...] = ()
     verified_chain: tuple[x509.Certificate, ...] = ()
     post_handshake_activity: int = 0
+    fatal_alert_received: int | None = None
     on_done: Callable[[], None] | None = None
     on_activity: Callable[[], None] | None = None
     connection: SSL.Connection | None = None
@@ -130,13 +131,23 @@ def instrument(conn: SSL.Connection, capture: HandshakeCapture) -> None:
         capture.record_verify(cert, errno, depth)
         return True  # never abort: the events are judged afterwards
 
+    closing_handshake_call = False
+
     def on_info(info_conn: SSL.Connection, where: int, ret: int) -> None:
+        nonlocal closing_handshake_call
         if where & SSL.SSL_CB_HANDSHAKE_DONE and not capture.done:
+            # The call that completed the handshake reports its own exit next:
+            # that is no news from the peer (see below).
+            closing_handshake_call = True
             capture.record_done(info_conn)
             if capture.on_done is not None:
                 capture.on_done()
+        elif closing_handshake_call and where & SSL.SSL_CB_EXIT:
+            closing_handshake_call = False
         elif capture.done and (where & SSL.SSL_CB_EXIT or where & SSL.SSL_CB_ALERT):
             # TLS 1.3 session tickets and alerts after the handshake.
+            if (where & SSL.SSL_CB_READ_ALERT) == SSL.SSL_CB_READ_ALERT and ret >> 8 == 2:
+                capture.fatal_alert_received = ret & 0xFF
             capture.post_handshake_activity += 1
             if capture.on_activity is not None:
                 capture.on_activity()

@@ -241,7 +241,11 @@ class ProbeRun:
         """TCP connect, then a TLS handshake from the first byte; the stream is returned."""
         stream = Stream()
         self.creator = self.new_creator()
-        factory = TLSMemoryBIOFactory(self.creator, True, Factory.forProtocol(lambda: stream))
+        # The TLS layer schedules its buffered writes on this clock: it must be the
+        # probe's reactor, not the global one.
+        factory = TLSMemoryBIOFactory(
+            self.creator, True, Factory.forProtocol(lambda: stream), clock=self.reactor
+        )
         await self.connect(factory)
         await self.handshake(stream, self.creator)
         return stream
@@ -316,7 +320,13 @@ class ProbeRun:
                     # Let the TLS layer finish the record that woke us.
                     self.reactor.callLater(0, _fire, d)
 
-            capture.on_activity = wake
+            def activity() -> None:
+                # After a fatal alert the TLS layer drops the connection with the
+                # error; wake on that loss, which carries the reason, not before it.
+                if capture.fatal_alert_received is None:
+                    wake()
+
+            capture.on_activity = activity
             stream.on_lost = wake
             timer = self.reactor.callLater(
                 min(self.options.post_handshake_wait, self.remaining()), wake
