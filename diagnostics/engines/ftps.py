@@ -754,7 +754,7 @@ async def _transfer(
         creator = RecordingClientCreator(
             run.material.context, run.target.verify_name, session=session
         )
-        factory = TLSMemoryBIOFactory(creator, True, factory)
+        factory = TLSMemoryBIOFactory(creator, True, factory, clock=run.reactor)
     endpoint = _endpoint(run, run.peer_address, outcome.port, run.remaining())
     try:
         connected = await endpoint.connect(factory)
