@@ -241,11 +241,12 @@ class ProbeRun:
         """TCP connect, then a TLS handshake from the first byte; the stream is returned."""
         stream = Stream()
         self.creator = self.new_creator()
+        inner = Factory.forProtocol(lambda: stream)
+        # A noisy factory logs "Starting factory"/"Stopping factory" on every probe.
+        inner.noisy = False
         # The TLS layer schedules its buffered writes on this clock: it must be the
         # probe's reactor, not the global one.
-        factory = TLSMemoryBIOFactory(
-            self.creator, True, Factory.forProtocol(lambda: stream), clock=self.reactor
-        )
+        factory = TLSMemoryBIOFactory(self.creator, True, inner, clock=self.reactor)
         await self.connect(factory)
         await self.handshake(stream, self.creator)
         return stream
