@@ -53,13 +53,13 @@ import attrs
 from OpenSSL import SSL
 from twisted.internet import defer, error
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
-from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure as TwistedFailure
 
 from diagnostics.capture import RecordingClientCreator
-from diagnostics.engines.run import ProbeAborted, ProbeRun, Stream, run_probe
+from diagnostics.engines.run import ProbeAborted, ProbeRun, Stream, quiet_factory, run_probe
 from diagnostics.model import Failure, Phase, ProbeResult, Target, TLSFacts
 from diagnostics.options import ProbeOptions
 from diagnostics.trust import TrustMaterial, ssl_reason
@@ -498,7 +498,7 @@ def _scrub(value: Any, secret: str) -> Any:
 
 async def _plain_control(run: ProbeRun) -> tuple[Stream, ControlChannel]:
     stream = Stream()
-    await run.connect(Factory.forProtocol(lambda: stream))
+    await run.connect(quiet_factory(stream))
     control = ControlChannel()
     stream.attach(control)
     return stream, control
@@ -621,7 +621,7 @@ async def _side_control(run: ProbeRun) -> tuple[Any, ControlChannel]:
     assert run.peer_address is not None
     control = ControlChannel()
     endpoint = _endpoint(run, run.peer_address, run.target.port, run.remaining())
-    protocol = await endpoint.connect(Factory.forProtocol(lambda: control))
+    protocol = await endpoint.connect(quiet_factory(control))
     return protocol.transport, control
 
 
@@ -749,7 +749,7 @@ async def _transfer(
     assert run.peer_address is not None
     receiver = DataReceiver()
     creator: RecordingClientCreator | None = None
-    factory: Any = Factory.forProtocol(lambda: receiver)
+    factory: Any = quiet_factory(receiver)
     if protected:
         creator = RecordingClientCreator(
             run.material.context, run.target.verify_name, session=session

@@ -36,7 +36,7 @@ from diagnostics.model import Failure, Phase, ProbeResult, Target, Timings
 from diagnostics.options import ProbeOptions
 from diagnostics.trust import TrustMaterial, ssl_reason
 
-__all__ = ["ProbeAborted", "ProbeRun", "Stream", "run_probe"]
+__all__ = ["ProbeAborted", "ProbeRun", "Stream", "quiet_factory", "run_probe"]
 
 
 class ProbeAborted(Exception):
@@ -89,6 +89,17 @@ class Stream(Protocol):
             self.inner.connectionLost(reason)
         if self.on_lost is not None:
             self.on_lost(reason)
+
+
+def quiet_factory(protocol: Protocol) -> Factory[Protocol]:
+    """A factory handing out ``protocol`` that does not log every start and stop.
+
+    A noisy factory writes "Starting factory"/"Stopping factory" on every probe,
+    which would flood the daemon's log.
+    """
+    factory = Factory.forProtocol(lambda: protocol)
+    factory.noisy = False
+    return factory
 
 
 def _classify(exc: BaseException) -> tuple[str, str | None]:
@@ -241,9 +252,7 @@ class ProbeRun:
         """TCP connect, then a TLS handshake from the first byte; the stream is returned."""
         stream = Stream()
         self.creator = self.new_creator()
-        inner = Factory.forProtocol(lambda: stream)
-        # A noisy factory logs "Starting factory"/"Stopping factory" on every probe.
-        inner.noisy = False
+        inner = quiet_factory(stream)
         # The TLS layer schedules its buffered writes on this clock: it must be the
         # probe's reactor, not the global one.
         factory = TLSMemoryBIOFactory(self.creator, True, inner, clock=self.reactor)
