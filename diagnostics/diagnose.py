@@ -291,6 +291,16 @@ class _Diagnosis:
         else:
             detail = [_sentence(failure.message)] if failure.message else []
         causes = list(explained.causes)
+        if failure.kind == "connection_closed" and failure.phase is Phase.APPLICATION:
+            summary = (
+                f"{self.where} completed the TLS handshake, then closed the connection "
+                "without answering the request (application phase)."
+            )
+            causes = [
+                "The TLS layer accepted us; the service behind it (the web server, a proxy "
+                "or an application gateway) dropped the connection. A server that rejects "
+                "a client certificate only after the handshake behaves the same way."
+            ]
         if failure.kind == "timeout" and failure.phase is Phase.HANDSHAKE:
             summary = (
                 f"{self.where} accepted the TCP connection but never answered the TLS "
