@@ -634,3 +634,41 @@ def test_findings_errors_come_first() -> None:
     severities = [f.severity.rank for f in ftp_findings(_result(facts))]
     assert severities == sorted(severities)
     assert ftp_findings(_result(facts))[0].id == "ftps_prot_p_refused"
+
+
+# -- through the command line, diagnosis included ---------------------------------------------
+
+
+def run_cli(url: str, pki: ServerPKI) -> tuple[int, dict[str, Any]]:
+    """``tlsdiag probe URL --format json`` as users run it: exit code and result."""
+    command = [sys.executable, "-m", "diagnostics", "probe", url, "--ca", str(pki.ca_file)]
+    done = subprocess.run(
+        [*command, "--format", "json"], cwd=REPO, capture_output=True, timeout=60, check=False
+    )
+    assert "Traceback" not in done.stderr.decode(errors="replace")
+    return done.returncode, json.loads(done.stdout)
+
+
+@needs_vsftpd
+def test_cli_reports_session_reuse_required(
+    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+) -> None:
+    """The CLI's diagnosis of vsftpd require_ssl_reuse=YES names the reuse requirement."""
+    server = vsftpd(servers, tmp_path, server_pki, require_reuse=True)
+    code, result = run_cli(server.url("ftpes"), server_pki)
+    ids = [f["id"] for f in result["findings"]]
+    assert "ftps_session_reuse_required" in ids
+    assert result["ftp"]["data_channel"]["resumed"] is True
+    assert code in (0, 1)
+
+
+@needs_vsftpd
+def test_cli_primary_finding_for_no_tls(
+    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+) -> None:
+    """The CLI fails (exit 3) on an FTP server without TLS, ftps_no_tls first."""
+    server = vsftpd(servers, tmp_path, server_pki, ssl=False)
+    code, result = run_cli(server.url("ftpes"), server_pki)
+    assert code == 3
+    assert result["failed_phase"] == "starttls"
+    assert result["findings"][0]["id"] == "ftps_no_tls"
