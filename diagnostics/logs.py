@@ -103,7 +103,7 @@ def _message(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any
 
 def make_logger(sink: RotatingFile | StdoutLines, stream: str) -> Any:
     """A structlog logger for one stream, with its own processor chain."""
-    return structlog.wrap_logger(
+    logger = structlog.wrap_logger(
         sink,
         processors=[
             _timestamp,
@@ -115,8 +115,8 @@ def make_logger(sink: RotatingFile | StdoutLines, stream: str) -> Any:
         ],
         context_class=dict,
         cache_logger_on_first_use=True,
-        initial_values={"log.logger": f"tlsdiag.{stream}"},
     )
+    return logger.bind(**{"log.logger": f"tlsdiag.{stream}"})
 
 
 def _tls_version_ecs(version: str | None) -> tuple[str | None, str | None]:

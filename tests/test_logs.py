@@ -172,3 +172,16 @@ def test_a_line_larger_than_the_limit_is_kept_whole(tmp_path: Path) -> None:
     sink.write_line(big)
     sink.write_line("{}")
     assert written_lines(path, 3) == ["{}", big, "{}"]
+
+
+def test_stream_name_is_a_top_level_key(tmp_path: Path) -> None:
+    """Each line names its stream in a top-level ``log.logger`` (how --log-stdout tells
+    the streams apart), not nested under another key."""
+    from diagnostics.logs import RotatingFile, make_logger
+
+    sink = RotatingFile(str(tmp_path / "daemon.jsonl"))
+    make_logger(sink, "daemon").info("start", **{"event.action": "start"})
+    line = json.loads((tmp_path / "daemon.jsonl").read_text().splitlines()[0])
+    assert line["log.logger"] == "tlsdiag.daemon"
+    assert "initial_values" not in line
+    assert line["message"] == "start"
