@@ -2,7 +2,7 @@
 
 Each server gets its own temporary directory (configuration, certificate, key,
 log, an anonymous root with one file) and free ports found by binding port 0.
-Readiness is detected by connecting until the port answers.  Servers run in
+Process handling and readiness come from :mod:`tests.servers`.  Servers run in
 their own process group so that stopping one also ends its per-session
 children (vsftpd forks one per connection).
 
@@ -12,40 +12,24 @@ pyftpdlib server itself (the tests start it in a subprocess).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import attrs
-from cryptography.hazmat.primitives import serialization
+from tests.servers import HOST, PKIFiles, ServerProcess, free_port, start_process
 
-from tests import pki
-
-HOST = "127.0.0.1"
 VSFTPD = "/usr/sbin/vsftpd"
-START_TIMEOUT = 15.0
 LISTING_NAME = "hello.txt"
 
 
 def vsftpd_available() -> bool:
     """True when the vsftpd binary is installed."""
     return os.path.exists(VSFTPD) or shutil.which("vsftpd") is not None
-
-
-def free_port() -> int:
-    """A TCP port on the loopback address that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def free_port_range(count: int = 8) -> tuple[int, int]:
@@ -69,89 +53,6 @@ def free_port_range(count: int = 8) -> tuple[int, int]:
     raise RuntimeError("no range of free ports found")
 
 
-@attrs.frozen
-class ServerPKI:
-    """The files of a server's certificate: a private root, the chain served, the key."""
-
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-
-
-def write_pki(directory: Path) -> ServerPKI:
-    """Generate root → intermediate → leaf (localhost, 127.0.0.1) and write the PEM files."""
-    chain = pki.make_chain(key_type="rsa")
-    pem = serialization.Encoding.PEM
-    ca_file = directory / "ca.pem"
-    cert_file = directory / "server-chain.pem"
-    key_file = directory / "server-key.pem"
-    ca_file.write_bytes(chain.root.cert.public_bytes(pem))
-    cert_file.write_bytes(b"".join(c.public_bytes(pem) for c in chain.served))
-    key_file.write_bytes(
-        chain.leaf.key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    key_file.chmod(0o600)
-    return ServerPKI(ca_file, cert_file, key_file)
-
-
-@attrs.define
-class Server:
-    """A running FTP server process."""
-
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    directory: Path
-    log_file: Path
-
-    def url(self, scheme: str) -> str:
-        """The probe URL of this server."""
-        return f"{scheme}://localhost:{self.port}"
-
-    def log(self) -> str:
-        """The server's log so far (for failure messages)."""
-        try:
-            return self.log_file.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """Stop the server and every process it started."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-        else:
-            # The leader exited; its children may still hold the group.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-
-
-def wait_until_listening(server: Server, timeout: float = START_TIMEOUT) -> None:
-    """Connect until the server's port answers; fail early if the process died."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"{server.name} exited with {server.process.returncode}:\n{server.log()}"
-            )
-        try:
-            with socket.create_connection((HOST, server.port), timeout=1.0):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                server.stop()
-                raise RuntimeError(f"{server.name} did not listen on {server.port}") from None
-            # Polling interval of the readiness loop, not a wait for an outcome.
-            time.sleep(0.02)
-
-
 def _anonymous_root(directory: Path) -> Path:
     root = directory / "anon"
     root.mkdir()
@@ -162,14 +63,14 @@ def _anonymous_root(directory: Path) -> Path:
 
 def start_vsftpd(
     directory: Path,
-    server_pki: ServerPKI,
+    server_pki: PKIFiles,
     *,
     ssl: bool = True,
     implicit: bool = False,
     require_reuse: bool = True,
     force_tls: bool = True,
     extra: Mapping[str, str] | None = None,
-) -> Server:
+) -> ServerProcess:
     """Start vsftpd with anonymous read access on a free loopback port."""
     port = free_port()
     low, high = free_port_range()
@@ -207,8 +108,8 @@ def start_vsftpd(
     if ssl:
         settings.update(
             {
-                "rsa_cert_file": str(server_pki.cert_file),
-                "rsa_private_key_file": str(server_pki.key_file),
+                "rsa_cert_file": str(server_pki.served),
+                "rsa_private_key_file": str(server_pki.key),
                 "allow_anon_ssl": "YES",
                 "force_anon_logins_ssl": yes_no[force_tls],
                 "force_anon_data_ssl": yes_no[force_tls],
@@ -221,19 +122,7 @@ def start_vsftpd(
     config = directory / "vsftpd.conf"
     config.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
     config.chmod(0o600)
-    log_file.touch()
-    output = (directory / "vsftpd.out").open("wb")
-    process = subprocess.Popen(
-        [VSFTPD, str(config)],
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    output.close()
-    server = Server("vsftpd", port, process, directory, log_file)
-    wait_until_listening(server)
-    return server
+    return start_process("vsftpd", [VSFTPD, str(config)], port, log_file, url_host="localhost")
 
 
 # -- pyftpdlib ---------------------------------------------------------------------------
@@ -256,11 +145,11 @@ WRONG_PASV_ADDRESS = "203.0.113.7"
 
 def start_pyftpdlib(
     directory: Path,
-    server_pki: ServerPKI,
+    server_pki: PKIFiles,
     *,
     variant: str = "ok",
     users: Mapping[str, str] | None = None,
-) -> Server:
+) -> ServerProcess:
     """Start pyftpdlib's TLS handler (scripted by ``variant``) in a subprocess."""
     assert variant in PYFTPDLIB_VARIANTS, variant
     port = free_port()
@@ -269,8 +158,8 @@ def start_pyftpdlib(
     config = {
         "port": port,
         "passive_ports": [low, high],
-        "cert_file": str(server_pki.cert_file),
-        "key_file": str(server_pki.key_file),
+        "cert_file": str(server_pki.served),
+        "key_file": str(server_pki.key),
         "root": str(_anonymous_root(directory)),
         "variant": variant,
         "users": dict(users or {}),
@@ -279,20 +168,9 @@ def start_pyftpdlib(
     config_file = directory / "pyftpdlib.json"
     config_file.write_text(json.dumps(config))
     config_file.chmod(0o600)
-    output = log_file.open("ab")
+    command = [sys.executable, "-m", "tests.ftpservers", "pyftpdlib", str(config_file)]
     repo = Path(__file__).resolve().parent.parent
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.ftpservers", "pyftpdlib", str(config_file)],
-        cwd=repo,
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    output.close()
-    server = Server("pyftpdlib", port, process, directory, log_file)
-    wait_until_listening(server)
-    return server
+    return start_process("pyftpdlib", command, port, log_file, cwd=repo, url_host="localhost")
 
 
 def _serve_pyftpdlib(config: Mapping[str, Any]) -> None:

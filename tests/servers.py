@@ -50,6 +50,7 @@ class PKIFiles:
     leaf: Path
     key: Path
     bundle: Path  # root and intermediate: a trust list that also knows the intermediate
+    served: Path  # leaf and intermediate: what a correctly configured server sends
 
     @property
     def leaf_sha256(self) -> str:
@@ -72,11 +73,13 @@ def write_pki(directory: Path, *, prefix: str = "Test", key_type: pki.KeyType = 
         leaf=directory / "leaf.pem",
         key=directory / "leaf.key",
         bundle=directory / "bundle.pem",
+        served=directory / "served.pem",
     )
     files.root.write_bytes(_pem([chain.root.cert]))
     files.intermediate.write_bytes(_pem([chain.intermediate.cert]))
     files.leaf.write_bytes(_pem([chain.leaf.cert]))
     files.bundle.write_bytes(_pem([chain.root.cert, chain.intermediate.cert]))
+    files.served.write_bytes(_pem(chain.served))
     files.key.write_bytes(
         chain.leaf.key.private_bytes(
             serialization.Encoding.PEM,
@@ -99,10 +102,11 @@ class ServerProcess:
     port: int
     process: subprocess.Popen[bytes]
     output: Path
+    url_host: str = HOST  # "localhost" where a test wants the name, not the address
 
     def url(self, scheme: str = "tls") -> str:
         """The URL of this server for ``scheme``."""
-        return f"{scheme}://{HOST}:{self.port}"
+        return f"{scheme}://{self.url_host}:{self.port}"
 
     def log(self) -> str:
         """What the process wrote so far (for failure messages)."""
@@ -122,6 +126,10 @@ class ServerProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
+        else:
+            # The leader exited; children it forked (vsftpd's sessions) may hold the group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def wait_until_listening(server: ServerProcess, timeout: float = START_TIMEOUT) -> None:
@@ -143,17 +151,26 @@ def wait_until_listening(server: ServerProcess, timeout: float = START_TIMEOUT) 
             time.sleep(0.02)
 
 
-def start_process(name: str, command: Sequence[str], port: int, output: Path) -> ServerProcess:
+def start_process(
+    name: str,
+    command: Sequence[str],
+    port: int,
+    output: Path,
+    *,
+    cwd: Path | None = None,
+    url_host: str = HOST,
+) -> ServerProcess:
     """Start ``command`` (which must listen on ``port``) and wait until it does."""
     with output.open("ab") as sink:
         process = subprocess.Popen(
             list(command),
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = ServerProcess(name, port, process, output)
+    server = ServerProcess(name, port, process, output, url_host)
     try:
         wait_until_listening(server)
     except BaseException:

@@ -34,7 +34,7 @@ from diagnostics.engines.ftps import (
 from diagnostics.ftp_findings import ftp_findings
 from diagnostics.model import Failure, Phase, ProbeResult, Severity, Target
 from tests import ftpservers
-from tests.ftpservers import Server, ServerPKI
+from tests.servers import PKIFiles, ServerProcess, write_pki
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD_ENV = "TLSDIAG_TEST_FTP_PASSWORD"
@@ -48,20 +48,22 @@ needs_vsftpd = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def server_pki(tmp_path_factory: pytest.TempPathFactory) -> ServerPKI:
-    return ftpservers.write_pki(tmp_path_factory.mktemp("pki"))
+def server_pki(tmp_path_factory: pytest.TempPathFactory) -> PKIFiles:
+    return write_pki(tmp_path_factory.mktemp("pki"), prefix="FTPS", key_type="rsa")
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[Server]]:
+def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
     """A list the test appends its servers to; every one is stopped afterwards."""
-    started: list[Server] = []
+    started: list[ServerProcess] = []
     yield started
     for server in started:
         server.stop()
 
 
-def vsftpd(servers: list[Server], tmp_path: Path, pki: ServerPKI, **options: Any) -> Server:
+def vsftpd(
+    servers: list[ServerProcess], tmp_path: Path, pki: PKIFiles, **options: Any
+) -> ServerProcess:
     directory = tmp_path / f"vsftpd{len(servers)}"
     directory.mkdir()
     server = ftpservers.start_vsftpd(directory, pki, **options)
@@ -69,7 +71,9 @@ def vsftpd(servers: list[Server], tmp_path: Path, pki: ServerPKI, **options: Any
     return server
 
 
-def pyftpdlib(servers: list[Server], tmp_path: Path, pki: ServerPKI, **options: Any) -> Server:
+def pyftpdlib(
+    servers: list[ServerProcess], tmp_path: Path, pki: PKIFiles, **options: Any
+) -> ServerProcess:
     directory = tmp_path / f"pyftpdlib{len(servers)}"
     directory.mkdir()
     server = ftpservers.start_pyftpdlib(directory, pki, **options)
@@ -79,7 +83,7 @@ def pyftpdlib(servers: list[Server], tmp_path: Path, pki: ServerPKI, **options: 
 
 def run_probe(
     url: str,
-    pki: ServerPKI,
+    pki: PKIFiles,
     *,
     timeout: float = 10.0,
     user: str | None = None,
@@ -87,7 +91,7 @@ def run_probe(
     data_channel: bool = True,
 ) -> dict[str, Any]:
     """Probe ``url`` in a subprocess; its JSON result."""
-    command = [sys.executable, "-m", "tests.run_probe", url, "--ca", str(pki.ca_file)]
+    command = [sys.executable, "-m", "tests.run_probe", url, "--ca", str(pki.root)]
     command += ["--timeout", str(timeout)]
     env = dict(os.environ)
     if user is not None:
@@ -118,7 +122,7 @@ def commands(result: dict[str, Any]) -> list[str | None]:
 
 @needs_vsftpd
 def test_vsftpd_explicit_reuse_required(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """vsftpd require_ssl_reuse=YES: the resumed listing works, the non-resumed one gets 522."""
     server = vsftpd(servers, tmp_path, server_pki, require_reuse=True)
@@ -155,7 +159,7 @@ def test_vsftpd_explicit_reuse_required(
 
 @needs_vsftpd
 def test_vsftpd_explicit_reuse_not_required(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """vsftpd require_ssl_reuse=NO: a data connection without resumption is accepted."""
     server = vsftpd(servers, tmp_path, server_pki, require_reuse=False)
@@ -172,7 +176,7 @@ def test_vsftpd_explicit_reuse_not_required(
 
 @needs_vsftpd
 def test_vsftpd_cleartext_allowed(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """vsftpd without force_anon_*_ssl accepts USER before AUTH and a listing in clear."""
     server = vsftpd(servers, tmp_path, server_pki, require_reuse=False, force_tls=False)
@@ -193,7 +197,9 @@ def test_vsftpd_cleartext_allowed(
 
 
 @needs_vsftpd
-def test_vsftpd_implicit(servers: list[Server], tmp_path: Path, server_pki: ServerPKI) -> None:
+def test_vsftpd_implicit(
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
+) -> None:
     """ftps:// on vsftpd implicit_ssl=YES: TLS first, then greeting, login and a resumed listing."""
     server = vsftpd(servers, tmp_path, server_pki, implicit=True)
     result = run_probe(server.url("ftps"), server_pki)
@@ -210,7 +216,7 @@ def test_vsftpd_implicit(servers: list[Server], tmp_path: Path, server_pki: Serv
 
 @needs_vsftpd
 def test_explicit_probe_on_implicit_port(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """ftpes:// on an implicit port: no greeting, TLS answers → 'use ftps://'."""
     server = vsftpd(servers, tmp_path, server_pki, implicit=True)
@@ -229,7 +235,7 @@ def test_explicit_probe_on_implicit_port(
 
 @needs_vsftpd
 def test_implicit_probe_on_explicit_port(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """ftps:// on an explicit port: a plain 220 breaks TLS ('wrong version number') → ftpes://."""
     server = vsftpd(servers, tmp_path, server_pki)
@@ -246,7 +252,9 @@ def test_implicit_probe_on_explicit_port(
 
 
 @needs_vsftpd
-def test_vsftpd_without_tls(servers: list[Server], tmp_path: Path, server_pki: ServerPKI) -> None:
+def test_vsftpd_without_tls(
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
+) -> None:
     """vsftpd ssl_enable=NO answers AUTH TLS with 530: the probe fails in starttls, ftps_no_tls."""
     server = vsftpd(servers, tmp_path, server_pki, ssl=False)
     result = run_probe(server.url("ftpes"), server_pki)
@@ -267,7 +275,9 @@ def test_vsftpd_without_tls(servers: list[Server], tmp_path: Path, server_pki: S
 # -- end to end: pyftpdlib ------------------------------------------------------------------
 
 
-def test_pyftpdlib_success(servers: list[Server], tmp_path: Path, server_pki: ServerPKI) -> None:
+def test_pyftpdlib_success(
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
+) -> None:
     """pyftpdlib's TLS handler: login, PROT P, a listing over TLS; it does not require reuse."""
     server = pyftpdlib(servers, tmp_path, server_pki)
     result = run_probe(server.url("ftpes"), server_pki)
@@ -287,7 +297,7 @@ def test_pyftpdlib_success(servers: list[Server], tmp_path: Path, server_pki: Se
 
 
 def test_pyftpdlib_login_refused(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """A server without anonymous access refuses the login with 530: ftp_login_refused."""
     server = pyftpdlib(
@@ -306,7 +316,7 @@ def test_pyftpdlib_login_refused(
 
 
 def test_pyftpdlib_prot_p_refused(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """A server answering PROT P with 534: ftps_prot_p_refused, no data channel attempted."""
     server = pyftpdlib(servers, tmp_path, server_pki, variant="refuse_prot_p")
@@ -322,7 +332,7 @@ def test_pyftpdlib_prot_p_refused(
 
 
 def test_pyftpdlib_pasv_address_mismatch(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """A PASV reply naming another address is reported; data still goes to the control host."""
     server = pyftpdlib(servers, tmp_path, server_pki, variant="wrong_pasv")
@@ -339,7 +349,7 @@ def test_pyftpdlib_pasv_address_mismatch(
 
 
 def test_pyftpdlib_cleartext_server(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """A server that requires no TLS is reported as accepting clear text."""
     server = pyftpdlib(servers, tmp_path, server_pki, variant="cleartext")
@@ -350,7 +360,7 @@ def test_pyftpdlib_cleartext_server(
 
 
 def test_reuse_required_but_never_resumed(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """A server that demands reuse but cannot resume refuses even our listing: an error."""
     server = pyftpdlib(servers, tmp_path, server_pki, variant="reuse_required_no_resume")
@@ -373,7 +383,7 @@ def test_reuse_required_but_never_resumed(
 
 
 def test_slow_greeting_is_not_taken_for_implicit(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """A greeting slower than the silence window: the TLS attempt fails, the probe reconnects."""
     server = pyftpdlib(servers, tmp_path, server_pki, variant="slow_first_greeting")
@@ -385,7 +395,7 @@ def test_slow_greeting_is_not_taken_for_implicit(
 
 
 def test_password_never_in_result(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """The password logs in but appears nowhere in the result: PASS is shown as 'PASS ****'."""
     password = "Corr3ct-Horse-Battery"
@@ -401,7 +411,7 @@ def test_password_never_in_result(
 
 
 def test_wrong_password_never_in_result(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """A refused password is not echoed into the result either."""
     server = pyftpdlib(
@@ -413,7 +423,9 @@ def test_wrong_password_never_in_result(
     assert wrong not in json.dumps(result)
 
 
-def test_no_data_channel(servers: list[Server], tmp_path: Path, server_pki: ServerPKI) -> None:
+def test_no_data_channel(
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
+) -> None:
     """--no-data-channel: login and PROT P, then QUIT; no passive command, no listing."""
     server = pyftpdlib(servers, tmp_path, server_pki)
     result = run_probe(server.url("ftpes"), server_pki, data_channel=False)
@@ -639,9 +651,9 @@ def test_findings_errors_come_first() -> None:
 # -- through the command line, diagnosis included ---------------------------------------------
 
 
-def run_cli(url: str, pki: ServerPKI) -> tuple[int, dict[str, Any]]:
+def run_cli(url: str, pki: PKIFiles) -> tuple[int, dict[str, Any]]:
     """``tlsdiag probe URL --format json`` as users run it: exit code and result."""
-    command = [sys.executable, "-m", "diagnostics", "probe", url, "--ca", str(pki.ca_file)]
+    command = [sys.executable, "-m", "diagnostics", "probe", url, "--ca", str(pki.root)]
     done = subprocess.run(
         [*command, "--format", "json"], cwd=REPO, capture_output=True, timeout=60, check=False
     )
@@ -651,7 +663,7 @@ def run_cli(url: str, pki: ServerPKI) -> tuple[int, dict[str, Any]]:
 
 @needs_vsftpd
 def test_cli_reports_session_reuse_required(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """The CLI's diagnosis of vsftpd require_ssl_reuse=YES names the reuse requirement."""
     server = vsftpd(servers, tmp_path, server_pki, require_reuse=True)
@@ -664,7 +676,7 @@ def test_cli_reports_session_reuse_required(
 
 @needs_vsftpd
 def test_cli_primary_finding_for_no_tls(
-    servers: list[Server], tmp_path: Path, server_pki: ServerPKI
+    servers: list[ServerProcess], tmp_path: Path, server_pki: PKIFiles
 ) -> None:
     """The CLI fails (exit 3) on an FTP server without TLS, ftps_no_tls first."""
     server = vsftpd(servers, tmp_path, server_pki, ssl=False)
