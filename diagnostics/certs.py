@@ -7,6 +7,7 @@ not parse yields an empty value plus an error string, never an exception.
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 from typing import Any
 
@@ -200,6 +201,9 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     return is_self_issued(cert) and issued_by(cert, cert)
 
 
+# Chain lint and the diagnosis ask the same question several times per probe, and a
+# daemon asks it again for the same certificates on every round: remember the answers.
+@functools.lru_cache(maxsize=4096)
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """True when ``issuer`` names and signs ``cert``."""
     if cert.issuer != issuer.subject:
