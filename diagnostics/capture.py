@@ -26,7 +26,7 @@ from service_identity.cryptography import (
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from zope.interface import implementer
 
-from diagnostics import certs
+from diagnostics import catalogue, certs
 from diagnostics.model import HostnameCheck, TLSFacts, VerifyEvent
 
 OPENSSL_VERSION = SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode("ascii", "replace")
@@ -35,13 +35,6 @@ OPENSSL_VERSION = SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode("ascii", "repl
 def verify_reason(code: int) -> str:
     """The linked OpenSSL's own text for a verify code."""
     return str(_ffi.string(_lib.X509_verify_cert_error_string(code)).decode("utf-8", "replace"))
-
-
-def verify_macro(code: int) -> str:
-    """The ``X509_V_ERR_…`` name of a verify code (from the catalogue)."""
-    from diagnostics import catalogue
-
-    return catalogue.verify_name(code)
 
 
 def _name_text(name: crypto.X509Name) -> str:
@@ -83,7 +76,7 @@ class HandshakeCapture:
             VerifyEvent(
                 depth=depth,
                 code=errno,
-                name=verify_macro(errno),
+                name=catalogue.verify_name(errno),
                 reason=verify_reason(errno),
                 certificate=as_crypto,
             )

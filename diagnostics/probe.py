@@ -25,11 +25,6 @@ ENGINES: dict[str, Engine] = {
 }
 
 
-def register_engine(scheme: str, engine: Engine) -> None:
-    """Make ``engine`` the one used for ``scheme``."""
-    ENGINES[scheme] = engine
-
-
 def probe(
     reactor: Any,
     target: Target,

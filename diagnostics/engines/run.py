@@ -59,12 +59,7 @@ class Stream(Protocol):
         self.lost_reason: TwistedFailure | None = None
         self.on_data: Callable[[], None] | None = None
         self.on_lost: Callable[[TwistedFailure], None] | None = None
-        self.on_connect: Callable[[], None] | None = None
         self.inner: Protocol | None = None
-
-    def connectionMade(self) -> None:
-        if self.on_connect is not None:
-            self.on_connect()
 
     def attach(self, inner: Protocol) -> None:
         """Hand the connection to another protocol (HTTP, FTP data)."""
