@@ -62,6 +62,7 @@ class HandshakeCapture:
     verified_chain: tuple[x509.Certificate, ...] = ()
     post_handshake_activity: int = 0
     fatal_alert_received: int | None = None
+    certificate_requested: bool = False
     on_done: Callable[[], None] | None = None
     on_activity: Callable[[], None] | None = None
     connection: SSL.Connection | None = None
@@ -82,20 +83,43 @@ class HandshakeCapture:
             )
         )
 
-    def record_done(self, conn: SSL.Connection) -> None:
-        """Capture chains and negotiated facts at handshake completion."""
+    def record_chains(self, conn: SSL.Connection) -> None:
+        """Keep the chain the peer sent and the one OpenSSL built, as far as they got."""
         served = conn.get_peer_cert_chain(as_cryptography=True) or []
         verified = conn.get_verified_chain(as_cryptography=True) or []
-        alpn = conn.get_alpn_proto_negotiated()
         self.served_chain = tuple(served)
         self.verified_chain = tuple(verified)
+
+    def record_refused(self) -> None:
+        """After a handshake that did not finish: keep what the peer had already sent."""
+        conn = self.connection
+        if self.done or conn is None:
+            return
+        try:
+            self.record_chains(conn)
+        except Exception as exc:  # a half-torn connection must not hide the real failure
+            self.callback_errors.append(exc)
+
+    def client_ca_names(self) -> tuple[str, ...]:
+        """The CA names the peer sent with its certificate request."""
+        if self.connection is None:
+            return ()
+        try:
+            return tuple(_name_text(n) for n in self.connection.get_client_ca_list())
+        except Exception:  # nothing to report is an answer too
+            return ()
+
+    def record_done(self, conn: SSL.Connection) -> None:
+        """Capture chains and negotiated facts at handshake completion."""
+        self.record_chains(conn)
+        alpn = conn.get_alpn_proto_negotiated()
         self.tls = TLSFacts(
             version=conn.get_protocol_version_name(),
             cipher=conn.get_cipher_name(),
             alpn=alpn.decode("ascii", "replace") if alpn else None,
             session_reused=session_reused(conn),
             openssl_version=OPENSSL_VERSION,
-            client_ca_names=tuple(_name_text(n) for n in conn.get_client_ca_list()),
+            client_ca_names=self.client_ca_names(),
             servername_sent=self.servername,
         )
         self.done = True
@@ -135,6 +159,9 @@ def instrument(conn: SSL.Connection, capture: HandshakeCapture) -> None:
             capture.record_done(info_conn)
             if capture.on_done is not None:
                 capture.on_done()
+        elif not capture.done and where & SSL.SSL_CB_LOOP:
+            if b"certificate request" in info_conn.get_state_string():
+                capture.certificate_requested = True
         elif closing_handshake_call and where & SSL.SSL_CB_EXIT:
             closing_handshake_call = False
         elif capture.done and (where & SSL.SSL_CB_EXIT or where & SSL.SSL_CB_ALERT):

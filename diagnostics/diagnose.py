@@ -290,6 +290,13 @@ class _Diagnosis:
             detail = [f"OpenSSL reported “{failure.reason}”."]
         else:
             detail = [_sentence(failure.message)] if failure.message else []
+        auth = self.result.client_auth
+        if auth is not None and auth.requested and not auth.sent:
+            accepted = "; ".join(f"'{name}'" for name in auth.ca_names) or "any CA (no names sent)"
+            detail.append(
+                f"The server asked for a client certificate (accepted issuers: {accepted}) "
+                "and none was configured (--cert/--key)."
+            )
         causes = list(explained.causes)
         if failure.kind == "connection_closed" and failure.phase is Phase.APPLICATION:
             summary = (
@@ -328,10 +335,26 @@ class _Diagnosis:
         """The catalogue's reading of a TLS error or connection failure; None for other kinds."""
         if failure.kind == "tls_error":
             seen_by = Side.CLIENT if self.role == "server" else Side.SERVER
-            return catalogue.classify_tls_error(failure.reason or failure.message, seen_by=seen_by)
+            reason = failure.reason or failure.message
+            if self.unanswered_certificate_request(reason):
+                # TLS 1.2 servers refuse a missing client certificate with a generic
+                # handshake_failure alert; the request they sent first tells why.
+                reason = "tlsv13 alert certificate required"
+            return catalogue.classify_tls_error(reason, seen_by=seen_by)
         if failure.kind in CONNECTION_KINDS:
             return catalogue.connection_error(failure.kind)
         return None
+
+    def unanswered_certificate_request(self, reason: str) -> bool:
+        """The server asked for a client certificate, got none, and ended the handshake."""
+        auth = self.result.client_auth
+        return (
+            self.role == "server"
+            and auth is not None
+            and auth.requested
+            and not auth.sent
+            and reason.endswith("alert handshake failure")
+        )
 
     def scheme_hints(self, failure: Failure) -> list[str]:
         """Hints that depend on the URL scheme: the usual implicit/explicit FTPS mix-ups."""

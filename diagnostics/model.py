@@ -104,6 +104,15 @@ class TLSFacts:
 
 
 @attrs.frozen
+class ClientAuth:
+    """Whether the peer asked for a client certificate, and whether one was sent."""
+
+    requested: bool
+    sent: bool
+    ca_names: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class HostnameCheck:
     """The result of checking the name used against the leaf certificate."""
 
@@ -158,6 +167,7 @@ class ProbeResult:
     verified_chain: tuple[x509.Certificate, ...] = ()
     verify_events: tuple[VerifyEvent, ...] = ()
     hostname: HostnameCheck | None = None
+    client_auth: ClientAuth | None = None
     failure: Failure | None = None
     findings: tuple[Finding, ...] = ()
     http: Mapping[str, Any] | None = None

@@ -86,6 +86,15 @@ def result_to_json(result: ProbeResult) -> dict[str, Any]:
             if result.hostname
             else None
         ),
+        "client_auth": (
+            {
+                "requested": result.client_auth.requested,
+                "sent": result.client_auth.sent,
+                "ca_names": list(result.client_auth.ca_names),
+            }
+            if result.client_auth
+            else None
+        ),
         "findings": [finding_to_json(f) for f in result.findings],
         "ocsp": None,
         "http": dict(result.http) if result.http is not None else None,

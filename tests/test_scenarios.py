@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import jsonschema
 import pytest
 from cryptography import x509
 from OpenSSL import SSL
 
 from diagnostics.model import Phase, ProbeResult, Severity, Side, Status
 from diagnostics.options import ProbeOptions
+from diagnostics.serialize import result_to_json, schema
 from tests import memtls, pki
 
 NOW = pki.utcnow()
@@ -592,11 +594,6 @@ def test_client_certificate_missing_tls12(lab: Lab, tmp_path: Path) -> None:
     assert codes(result) == [(2, 0), (1, 0), (0, 0)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a TLS 1.2 server that asked for a client certificate and then sent "
-    "handshake_failure is read as a bare handshake_failure",
-)
 def test_client_certificate_missing_tls12_named(lab: Lab, tmp_path: Path) -> None:
     """TLS 1.2: the server asked for a certificate, got none and refused: the finding says so."""
     leaf = lab.leaf()
@@ -613,12 +610,11 @@ def test_client_certificate_missing_tls12_named(lab: Lab, tmp_path: Path) -> Non
         "client_certificate_required",
         Side.CLIENT,
     )
+    assert "CN = " in result.findings[0].detail  # the accepted issuer is named
+    assert result.client_auth is not None
+    assert (result.client_auth.requested, result.client_auth.sent) == (True, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the chains are read only when the handshake completes",
-)
 def test_refused_handshake_keeps_the_served_chain(lab: Lab, tmp_path: Path) -> None:
     """A TLS 1.2 server that refuses us after sending its chain: the chain is still reported."""
     leaf = lab.leaf()
@@ -633,6 +629,10 @@ def test_refused_handshake_keeps_the_served_chain(lab: Lab, tmp_path: Path) -> N
     )
     assert result.failure is not None
     assert result.served_chain == (leaf.cert, lab.intermediate.cert)
+    document = result_to_json(result)
+    jsonschema.validate(document, schema())
+    assert document["client_auth"]["ca_names"] == list(result.client_auth.ca_names)  # type: ignore[union-attr]
+    assert len(document["served_chain"]) == 2
 
 
 # -- servers that do not speak TLS ------------------------------------------------------------

@@ -32,7 +32,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure as TwistedFailure
 
 from diagnostics.capture import RecordingClientCreator, check_hostname
-from diagnostics.model import Failure, Phase, ProbeResult, Target, Timings
+from diagnostics.model import ClientAuth, Failure, Phase, ProbeResult, Target, Timings
 from diagnostics.options import ProbeOptions
 from diagnostics.trust import TrustMaterial, ssl_reason
 
@@ -395,6 +395,15 @@ class ProbeRun:
         """The probe's result as captured so far."""
         now = self.reactor.seconds()
         capture = self.creator.capture if self.creator is not None else None
+        client_auth = None
+        if capture is not None:
+            capture.record_refused()
+            if capture.certificate_requested:
+                client_auth = ClientAuth(
+                    requested=True,
+                    sent=self.options.trust.cert_file is not None,
+                    ca_names=capture.client_ca_names(),
+                )
         served = capture.served_chain if capture else ()
         verified = capture.verified_chain if capture else ()
         leaf = served[0] if served else None
@@ -410,6 +419,7 @@ class ProbeRun:
             verified_chain=verified,
             verify_events=tuple(capture.events) if capture else (),
             hostname=check_hostname(leaf, self.target.verify_name) if leaf is not None else None,
+            client_auth=client_auth,
             failure=failure,
             http=self.http,
             ftp=self.ftp,
