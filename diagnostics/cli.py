@@ -92,7 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_argument("--config", default=os.path.join("config", "tlsdiag.toml"), metavar="FILE")
     daemon.add_argument("--shard", metavar="K/N", help="probe only shard K of N (stable hash)")
     daemon.add_argument("--log-stdout", action="store_true", help="all log streams to stdout")
+
+    for command in _command_modules():
+        command.register(sub)
     return parser
+
+
+def _command_modules() -> list[Any]:
+    """The modules of ``diagnostics.commands``: each adds its sub-command with ``register``.
+
+    A registered sub-parser sets ``handler`` (``(args, out) -> exit code``) as its default.
+    """
+    import importlib
+    import pkgutil
+
+    from diagnostics import commands
+
+    names = sorted(info.name for info in pkgutil.iter_modules(commands.__path__))
+    return [importlib.import_module(f"diagnostics.commands.{name}") for name in names]
 
 
 # -- probe ------------------------------------------------------------------------------
@@ -326,7 +343,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.command is None:
             parser.print_help(stream)
             return EXIT_USAGE
-        return COMMANDS[args.command](args, stream)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        code: int = handler(args, stream)
+        return code
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
