@@ -15,6 +15,7 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 # Short names as OpenSSL prints them in s_client's subject lines.
@@ -91,6 +92,11 @@ def key_type_and_bits(cert: x509.Certificate) -> tuple[str, int | None]:
         key = cert.public_key()
     except (ValueError, TypeError):
         return ("unknown", None)
+    return public_key_type_and_bits(key)
+
+
+def public_key_type_and_bits(key: PublicKeyTypes) -> tuple[str, int | None]:
+    """OpenSSL's name of a public key's algorithm and its size in bits."""
     if isinstance(key, rsa.RSAPublicKey):
         return ("rsaEncryption", key.key_size)
     if isinstance(key, ec.EllipticCurvePublicKey):

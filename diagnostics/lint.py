@@ -21,6 +21,8 @@ from diagnostics import certs
 from diagnostics.model import Finding, Severity, Side
 
 Role = Literal["server", "client"]
+# Who holds the chain: a peer that sends it, or a file that lists it (the wording differs).
+Source = Literal["peer", "file"]
 
 # Below these sizes OpenSSL's default security level (2) refuses a key.
 MIN_RSA_BITS = 2048
@@ -155,8 +157,12 @@ def lint_chain_detailed(
     warn_days: int = 30,
     critical_days: int = 7,
     trusted: Sequence[x509.Certificate] = (),
+    source: Source = "peer",
 ) -> list[CertFinding]:
-    """Like :func:`lint_chain`, with the certificate each finding is about."""
+    """Like :func:`lint_chain`, with the certificate each finding is about.
+
+    ``source="file"`` words the findings for a chain file instead of a peer.
+    """
     if not served:
         return []
     linter = _Linter(
@@ -168,6 +174,7 @@ def lint_chain_detailed(
         warn=datetime.timedelta(days=warn_days),
         critical=datetime.timedelta(days=critical_days),
         trusted=tuple(trusted),
+        source=source,
     )
     return list(linter.run())
 
@@ -182,6 +189,7 @@ class _Linter:
     warn: datetime.timedelta
     critical: datetime.timedelta
     trusted: tuple[x509.Certificate, ...]
+    source: Source = "peer"
 
     @property
     def leaf(self) -> x509.Certificate:
@@ -194,6 +202,10 @@ class _Linter:
     @property
     def who(self) -> str:
         return "server" if self.role == "server" else "client"
+
+    @property
+    def sends(self) -> str:
+        return f"The {self.who} sends" if self.source == "peer" else "The file lists"
 
     def _finding(
         self,
@@ -231,8 +243,9 @@ class _Linter:
         yield self._finding(
             "chain_order",
             Severity.WARNING,
-            f"The {self.who} sends its chain out of order: expected {expected}.",
-            f"Sent: {sent}. TLS 1.2 requires each certificate to be followed by its issuer; "
+            f"{self.sends} its chain out of order: expected {expected}.",
+            f"{'Sent' if self.source == 'peer' else 'Listed'}: {sent}. TLS 1.2 requires each "
+            "certificate to be followed by its issuer; "
             "strict clients (older Java, embedded stacks) reject a chain in another order, "
             "lenient ones reorder it.",
             "Put the certificate first, then its issuer, then that issuer's issuer.",
@@ -244,8 +257,7 @@ class _Linter:
             yield self._finding(
                 "duplicate_certificate",
                 Severity.WARNING,
-                f"The {self.who} sends {describe(cert)} more than once "
-                f"(again at {self._position(index)}).",
+                f"{self.sends} {describe(cert)} more than once (again at {self._position(index)}).",
                 "A repeated certificate wastes handshake bytes and some clients refuse it.",
                 "Remove the repeated certificate from the chain file.",
                 cert,
@@ -257,7 +269,7 @@ class _Linter:
             yield self._finding(
                 "unrelated_certificate",
                 Severity.WARNING,
-                f"The {self.who} sends {describe(cert)} at {self._position(index)}, "
+                f"{self.sends} {describe(cert)} at {self._position(index)}, "
                 f"which is not part of the chain of {describe(self.leaf)}.",
                 f"It was issued by '{certs.dn(cert.issuer)}' and issued none of the served "
                 "certificates: usually a left-over intermediate of an older certificate or "
@@ -273,7 +285,7 @@ class _Linter:
                 yield self._finding(
                     "root_sent",
                     Severity.INFO,
-                    f"The {self.who} sends the root certificate {describe(cert)}.",
+                    f"{self.sends} the root certificate {describe(cert)}.",
                     "A client trusts a root only from its own trust store, so the copy sent "
                     "is never used for trust; it only adds bytes to every handshake.",
                     "Optional: leave the root out of the chain file.",

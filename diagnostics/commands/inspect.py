@@ -1,0 +1,147 @@
+"""``tlsdiag inspect FILE``: what a certificate file holds, how it links, what to fix."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any, TextIO
+
+from diagnostics import certs
+from diagnostics.cli import EXIT_OK, EXIT_PROBLEMS, UsageError, _positive_int
+from diagnostics.inspection import (
+    Entry,
+    Inspection,
+    InspectionError,
+    KeyEntry,
+    inspect_file,
+    key_words,
+)
+from diagnostics.model import Status
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``inspect`` sub-command."""
+    parser = subparsers.add_parser(
+        "inspect",
+        help="inspect a PEM bundle, DER file or PKCS#12 file: order, links, key match, expiry",
+    )
+    parser.add_argument("file", metavar="FILE")
+    parser.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="the environment variable holding the PKCS#12 or private-key password",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default=None)
+    parser.add_argument("--warn-days", type=_positive_int, default=30)
+    parser.add_argument("--critical-days", type=_positive_int, default=7)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    """Inspect the file and print the result; 0 clean, 1 problems, 2 unreadable."""
+    password = None
+    if args.password_env:
+        if args.password_env not in os.environ:
+            raise UsageError(f"--password-env: the variable {args.password_env} is not set")
+        password = os.environ[args.password_env].encode("utf-8")
+    if args.critical_days > args.warn_days:
+        raise UsageError("--critical-days must not be more than --warn-days")
+    try:
+        inspection = inspect_file(
+            args.file,
+            password=password,
+            warn_days=args.warn_days,
+            critical_days=args.critical_days,
+        )
+    except InspectionError as exc:
+        raise UsageError(f"tlsdiag inspect: {args.file}: {exc}") from None
+    fmt = args.format or ("text" if out.isatty() else "json")
+    if fmt == "json":
+        out.write(json.dumps(inspection.to_json()) + "\n")
+    else:
+        out.write(render_inspection(inspection) + "\n")
+    return EXIT_OK if inspection.status is Status.OK else EXIT_PROBLEMS
+
+
+def _link(entry: Entry) -> str:
+    name = f"#{entry.number}"
+    if entry.duplicate_of is not None:
+        return f"{name} is a copy of #{entry.duplicate_of}"
+    if entry.self_signed:
+        return f"{name} is self-signed (a root)"
+    if entry.issued_by:
+        return f"{name} issued by " + ", ".join(f"#{n}" for n in entry.issued_by)
+    return f"{name} issued by a certificate not in the file"
+
+
+def _entry_lines(entry: Entry, inspection: Inspection) -> list[str]:
+    cert = entry.certificate
+    key_type, bits = certs.key_type_and_bits(cert)
+    flags = [
+        flag
+        for flag, on in (("CA", certs.is_ca(cert)), ("leaf", _is_leaf(entry, inspection)))
+        if on
+    ]
+    head = f"#{entry.number} {certs.dn(cert.subject) or '(empty subject)'}"
+    return [
+        f"{head}  [{', '.join(flags)}]" if flags else head,
+        f"    link:     {_link(entry)}",
+        f"    issuer:   {certs.dn(cert.issuer)}",
+        f"    valid:    {certs.iso_time(certs.not_before(cert))} to "
+        f"{certs.iso_time(certs.not_after(cert))}",
+        f"    key:      {key_words(key_type, bits)}; serial {cert.serial_number:X}",
+        f"    sha256:   {certs.sha256_hex(cert)}",
+        f"    sha1:     {certs.sha1_hex(cert)}",
+    ]
+
+
+def _is_leaf(entry: Entry, inspection: Inspection) -> bool:
+    return inspection.leaf is entry and len(inspection.entries) > 1
+
+
+def _key_line(key: KeyEntry) -> str:
+    where = f" (line {key.line})" if key.line else ""
+    if key.problem is not None:
+        return f"private key {key.number}{where}: cannot be read: {key.problem}"
+    state = f"belongs to #{key.matches}" if key.matches else "belongs to no certificate here"
+    locked = ", encrypted" if key.encrypted else ""
+    return (
+        f"private key {key.number}{where}: {key_words(key.key_type, key.key_bits)}{locked}; {state}"
+    )
+
+
+def _verdict(inspection: Inspection) -> str:
+    head = f"{inspection.status.value.upper()} {inspection.name}"
+    for finding in inspection.findings:
+        if finding.severity.rank < 2:
+            return f"{head}: {finding.summary}"
+    count = len(inspection.entries)
+    keys = len(inspection.keys)
+    held = f"{count} certificate{'s' if count != 1 else ''}"
+    if keys:
+        held += f" and {keys} private key{'s' if keys != 1 else ''}"
+    return f"{head}: {held} ({inspection.format.value.upper()}), nothing to fix"
+
+
+def render_inspection(inspection: Inspection) -> str:
+    """The text form of an inspection: verdict, certificates in file order, keys, findings."""
+    lines = [_verdict(inspection), ""]
+    for entry in inspection.entries:
+        lines.extend(_entry_lines(entry, inspection))
+    lines.extend(_key_line(key) for key in inspection.keys)
+    for block in inspection.other_blocks:
+        lines.append(f"other block (line {block.line}): {block.label}, not inspected")
+    if len(inspection.chain) > 1:
+        arrows = " → ".join(f"#{n}" for n in inspection.chain)
+        state = "in file order" if inspection.in_order else "NOT in file order"
+        lines.append(f"chain (leaf first): {arrows}  ({state})")
+    if inspection.findings:
+        lines += ["", "findings:"]
+        for finding in inspection.findings:
+            lines.append(f"  [{finding.severity.value}] {finding.id}: {finding.summary}")
+            if finding.detail:
+                lines.append(f"      {finding.detail}")
+            if finding.remedy:
+                lines.append(f"      fix: {finding.remedy}")
+    return "\n".join(lines)
