@@ -3,13 +3,17 @@ and the mutual self-signed set-up used end to end against ``openssl s_server -Ve
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import ipaddress
 import json
 import os
 import re
+import shlex
 import stat
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ from cryptography.x509.oid import NameOID
 from diagnostics import certtool
 from diagnostics.certtool import KeyType, Output
 from diagnostics.cli import EXIT_OK, EXIT_USAGE, main
+from diagnostics.commands import cert as certtool_cli
 from tests import servers
 from tests.servers import run_tlsdiag
 
@@ -469,3 +474,65 @@ def test_mutual_set_up_with_another_client_certificate(
     )  # fmt: skip
     assert code != 0
     assert result["findings"][0]["id"] == "client_certificate_rejected"
+
+
+# -- the mutual set-up against tlsdiag listen --------------------------------------------
+
+HAS_LISTEN = importlib.util.find_spec("diagnostics.commands.listen") is not None
+
+
+def printed_commands(out: str, port: int) -> tuple[list[str], list[str]]:
+    """The listen and probe commands printed by ``cert mutual``, aimed at a loopback port."""
+    lines = [line.strip() for line in out.splitlines() if line.startswith("  tlsdiag ")]
+    listen, probe = (shlex.split(line) for line in lines)
+    url = f"https://{SERVER_HOST}:{certtool_cli.MUTUAL_PORT}"
+    local = f"https://{servers.HOST}:{port}"
+    return (
+        [local if word == url else word for word in listen[1:]],
+        [local if word == url else word for word in probe[1:]],
+    )
+
+
+def session_reports(listener: servers.ServerProcess, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` JSON reports of sessions that got through a TLS handshake (the
+    readiness check's bare connection is reported too, as a failed one)."""
+    deadline = time.monotonic() + servers.COMMAND_TIMEOUT
+    while True:
+        printed = [json.loads(line) for line in listener.log().splitlines() if line[:1] == "{"]
+        reports = [report for report in printed if report["tls"] is not None]
+        if len(reports) >= count:
+            return reports[:count]
+        if time.monotonic() > deadline or listener.process.poll() is not None:
+            raise AssertionError(f"{len(reports)} of {count} reports:\n{listener.log()}")
+        # Polling interval while the listener writes its report, not a wait for an outcome.
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not HAS_LISTEN, reason="tlsdiag listen is not available")
+def test_mutual_set_up_with_the_printed_listen_and_probe_commands(tmp_path: Path) -> None:
+    """The two printed commands, on a loopback port: the probe is ok and the listener
+    accepts the client certificate for the account; a probe without it is reported by the
+    listener as a missing client certificate."""
+    code, out = make_mutual(tmp_path / "setup")
+    assert code == EXIT_OK
+    port = servers.free_port()
+    listen, probe_args = printed_commands(out, port)
+    command = [sys.executable, "-m", "diagnostics", *listen]
+    command += ["--log-dir", str(tmp_path / "logs"), "--format", "json"]
+    listener = servers.start_process(
+        "tlsdiag listen", command, port, tmp_path / "listen.log", cwd=servers.REPO
+    )
+    try:
+        run = run_tlsdiag(*probe_args, "--servername", SERVER_HOST, "--format", "json")
+        assert run.returncode == 0, run.stdout
+        assert json.loads(run.stdout)["status"] == "ok"
+        without = [a for a in probe_args if not a.endswith(("client_cert.pem", "client_key.pem"))]
+        without = [a for a in without if a not in ("--cert", "--key")]
+        run = run_tlsdiag(*without, "--servername", SERVER_HOST, "--format", "json")
+        assert run.returncode in (0, 1), run.stderr
+        reports = session_reports(listener, 2)
+    finally:
+        listener.stop()
+    assert [r["status"] for r in reports] == ["ok", "problems"]
+    assert reports[0]["findings"] == []
+    assert "client_certificate_missing" in [f["id"] for f in reports[1]["findings"]]
