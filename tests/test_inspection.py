@@ -20,8 +20,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from diagnostics import cli
+from diagnostics.commands.inspect import render_inspection
 from diagnostics.inspection import FileFormat, Inspection, InspectionError, inspect_bytes
 from diagnostics.model import Severity, Status
 from tests import pki
@@ -496,3 +499,38 @@ def test_key_material_never_appears(tmp_path: Path, fmt: str) -> None:
         )
         for form in (str(private), format(private, "x"), format(private, "X")):
             assert form not in out
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_damaged_files_never_crash(chain: pki.Chain, data: st.DataObject) -> None:
+    """Flipped, cut or inserted bytes in PEM or DER give a result or InspectionError, never more."""
+    original = data.draw(
+        st.sampled_from(
+            [
+                pem(chain.full) + key_pem(chain.leaf.key),
+                chain.leaf.cert.public_bytes(serialization.Encoding.DER),
+                p12(chain, None),
+            ]
+        )
+    )
+    mutated = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(mutated) - 1))
+        action = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        if action == "flip":
+            mutated[position] ^= 1 << data.draw(st.integers(0, 7))
+        elif action == "cut":
+            del mutated[position:]
+        else:
+            mutated[position:position] = data.draw(st.binary(min_size=1, max_size=8))
+        if not mutated:
+            break
+    try:
+        result = inspect_bytes(bytes(mutated), now=NOW)
+    except InspectionError:
+        return
+    json.dumps(result.to_json())
+    render_inspection(result)

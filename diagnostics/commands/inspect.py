@@ -11,6 +11,7 @@ from diagnostics import certs
 from diagnostics.cli import EXIT_OK, EXIT_PROBLEMS, UsageError, _positive_int
 from diagnostics.inspection import (
     Entry,
+    FileFormat,
     Inspection,
     InspectionError,
     KeyEntry,
@@ -18,6 +19,8 @@ from diagnostics.inspection import (
     key_words,
 )
 from diagnostics.model import Status
+
+_FORMAT_NAMES = {FileFormat.PEM: "PEM", FileFormat.DER: "DER", FileFormat.PKCS12: "PKCS#12"}
 
 
 def register(subparsers: Any) -> None:
@@ -121,7 +124,7 @@ def _verdict(inspection: Inspection) -> str:
     held = f"{count} certificate{'s' if count != 1 else ''}"
     if keys:
         held += f" and {keys} private key{'s' if keys != 1 else ''}"
-    return f"{head}: {held} ({inspection.format.value.upper()}), nothing to fix"
+    return f"{head}: {held} ({_FORMAT_NAMES[inspection.format]}), nothing to fix"
 
 
 def render_inspection(inspection: Inspection) -> str:
