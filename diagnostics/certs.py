@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -90,7 +91,8 @@ def key_type_and_bits(cert: x509.Certificate) -> tuple[str, int | None]:
     """OpenSSL's name of the public key algorithm and the key size in bits."""
     try:
         key = cert.public_key()
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # A damaged key or parameters cryptography does not know: a fact, not a failure.
         return ("unknown", None)
     return public_key_type_and_bits(key)
 

@@ -109,6 +109,8 @@ class DiagnosisContext:
     now: datetime.datetime | None = None
     warn_days: int = 30
     critical_days: int = 7
+    peer: str | None = None
+    """How to name the certificate's owner in texts (``host:port``); the target by default."""
 
 
 def diagnose(result: ProbeResult, context: DiagnosisContext = DiagnosisContext()) -> ProbeResult:
@@ -160,7 +162,7 @@ class _Diagnosis:
         self.who = context.role
         target = result.target
         host = f"[{target.host}]" if ":" in target.host else target.host
-        self.where = f"{host}:{target.port}"
+        self.where = context.peer or f"{host}:{target.port}"
         self.leaf = result.leaf
         self.trusted = tuple(context.trusted)
         self.pool = (*context.identification, *context.trusted)

@@ -197,3 +197,9 @@ class ProbeResult:
         if self.verified_chain:
             return self.verified_chain[0]
         return None
+
+    def to_json(self) -> str:
+        """The result as one line of JSON, in the fixed shape of ``--format json``."""
+        from diagnostics.serialize import dumps  # serialize reads this model: import late
+
+        return dumps(self)

@@ -28,6 +28,8 @@ def verdict_line(result: ProbeResult) -> str:
     tls = result.tls
     if tls is not None:
         return f"{head}: {tls.version}, {tls.cipher}, certificate verified"
+    if result.verified_chain and status is Status.OK:
+        return f"{head}: certificate verified"  # an offline verification: no handshake facts
     return head
 
 
@@ -40,7 +42,9 @@ def _cert_line(cert: x509.Certificate) -> str:
 def chain_lines(result: ProbeResult) -> list[str]:
     """The served chain and the chain OpenSSL built, as two small trees."""
     lines: list[str] = []
-    for title, chain in (("served", result.served_chain), ("verified", result.verified_chain)):
+    # An offline verification has no peer: its "served" chain is the files given.
+    served = "given" if result.tls is None and result.target.port == 0 else "served"
+    for title, chain in ((served, result.served_chain), ("verified", result.verified_chain)):
         if not chain:
             continue
         lines.append(f"  chain {title} ({len(chain)}):")

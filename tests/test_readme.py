@@ -9,7 +9,14 @@ from diagnostics import catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = ("verify_", "tls_alert_", "ftp_reply_")
-SOURCES = ("diagnose.py", "lint.py", "ftp_findings.py", "engines/ftps.py", "inspection.py")
+SOURCES = (
+    "diagnose.py",
+    "lint.py",
+    "ftp_findings.py",
+    "engines/ftps.py",
+    "inspection.py",
+    "verification.py",
+)
 
 
 def _ids_in_sources() -> set[str]:
