@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
+import attrs
+
 from diagnostics import __version__
 from diagnostics.model import ProbeResult, Status, Target
 from diagnostics.options import ProbeOptions, TrustConfig
@@ -61,7 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--concurrency", type=_positive_int, default=50)
     probe.add_argument("--ca", action="append", default=[], metavar="FILE")
     probe.add_argument("--system-trust", action="store_true")
-    probe.add_argument("--crl", action="append", default=[], metavar="FILE")
+    probe.add_argument(
+        "--crl",
+        action="append",
+        default=[],
+        metavar="FILE|URL",
+        help="a CRL (PEM or DER file, or http:// URL) of a CA in the chain; turns CRL checks on",
+    )
+    probe.add_argument(
+        "--crl-check",
+        choices=("leaf", "chain"),
+        default="leaf",
+        help="check the peer's certificate only (leaf, the default) or every certificate "
+        "below the root (chain)",
+    )
+    probe.add_argument(
+        "--crl-from-cdp",
+        action="store_true",
+        help="after the handshake, fetch CRLs from the chain's CRL distribution points "
+        "(http only) and check revocation",
+    )
     probe.add_argument("--cert", metavar="FILE")
     probe.add_argument("--key", metavar="FILE")
     probe.add_argument("--servername", metavar="NAME")
@@ -86,12 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("code", nargs="+")
 
     sub.add_parser("schema", help="print the JSON Schema of a result")
-    sub.add_parser("demo", help="start a faulty local server and diagnose it")
 
     daemon = sub.add_parser("daemon", help="probe configured targets on a schedule, serve metrics")
     daemon.add_argument("--config", default=os.path.join("config", "tlsdiag.toml"), metavar="FILE")
     daemon.add_argument("--shard", metavar="K/N", help="probe only shard K of N (stable hash)")
     daemon.add_argument("--log-stdout", action="store_true", help="all log streams to stdout")
+    daemon.add_argument(
+        "--progress",
+        action="store_true",
+        help="a readable line per target on stderr as results arrive (what `make run` shows)",
+    )
 
     for command in _command_modules():
         command.register(sub)
@@ -149,10 +174,17 @@ def _options(args: argparse.Namespace) -> ProbeOptions:
         raise UsageError("a client certificate needs both --cert and --key")
     if args.critical_days > args.warn_days:
         raise UsageError("--critical-days must not be more than --warn-days")
+    from diagnostics.revocation import check_url, is_url
+
+    for entry in args.crl:
+        problem = check_url(entry) if is_url(entry) else None
+        if problem is not None:
+            raise UsageError(f"--crl {problem}")
     trust = TrustConfig(
         ca_files=tuple(args.ca),
         system_trust=args.system_trust,
         crl_files=tuple(args.crl),
+        crl_check=args.crl_check,
         cert_file=args.cert,
         key_file=args.key,
     )
@@ -164,6 +196,7 @@ def _options(args: argparse.Namespace) -> ProbeOptions:
         password=password,
         data_channel=not args.no_data_channel,
         fetch_issuer=args.fetch_issuer,
+        crl_from_cdp=args.crl_from_cdp,
         warn_days=args.warn_days,
         critical_days=args.critical_days,
     )
@@ -212,10 +245,14 @@ class _OrderedPrinter:
 def _run_probe(args: argparse.Namespace, out: TextIO) -> int:
     targets = _targets(args)
     options = _options(args)
+    from diagnostics.revocation import is_url
     from diagnostics.trust import DEFAULT_CACHE, TrustError
 
+    crl_urls = [entry for entry in options.trust.crl_files if is_url(entry)]
+    files_only = [entry for entry in options.trust.crl_files if not is_url(entry)]
     try:
-        DEFAULT_CACHE.get(options.trust)
+        # CRL URLs are fetched once the reactor runs (_first_crl_load).
+        DEFAULT_CACHE.get(attrs.evolve(options.trust, crl_files=tuple(files_only)))
     except TrustError as exc:
         raise UsageError(str(exc)) from None
     fmt = args.format or ("text" if out.isatty() else "json")
@@ -237,10 +274,29 @@ def _run_probe(args: argparse.Namespace, out: TextIO) -> int:
         out.flush()
 
     printer = _OrderedPrinter(emit, len(targets))
-    results = run_reactor(
-        lambda reactor: _probe_all(reactor, targets, options, args.concurrency, printer)
-    )
+
+    async def start(reactor: Any) -> list[ProbeResult]:
+        await _first_crl_load(reactor, crl_urls)
+        done: list[ProbeResult] = await _probe_all(
+            reactor, targets, options, args.concurrency, printer
+        )
+        return done
+
+    from twisted.internet import defer
+
+    results = run_reactor(lambda reactor: defer.Deferred.fromCoroutine(start(reactor)))
     return worst_exit(results)
+
+
+async def _first_crl_load(reactor: Any, urls: Sequence[str]) -> None:
+    """Fetch the CRL URLs given; one that cannot be had is a configuration error (exit 2)."""
+    if not urls:
+        return
+    from diagnostics.crl_sources import DEFAULT_SOURCES
+
+    loaded = await DEFAULT_SOURCES.get(reactor, urls)
+    for url, why in loaded.errors.items():
+        raise UsageError(f"--crl {url}: {why}")
 
 
 def _probe_all(
@@ -307,13 +363,6 @@ def _run_schema(_args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _run_demo(_args: argparse.Namespace, out: TextIO) -> int:
-    from diagnostics.demo import run_demo
-
-    code: int = run_demo(out)
-    return code
-
-
 def _run_daemon(args: argparse.Namespace, _out: TextIO) -> int:
     from diagnostics.daemon import run
     from diagnostics.schedule import parse_shard
@@ -322,14 +371,19 @@ def _run_daemon(args: argparse.Namespace, _out: TextIO) -> int:
         shard = parse_shard(args.shard) if args.shard else None
     except ValueError as exc:
         raise UsageError(f"tlsdiag daemon: {exc}") from None
-    return run(args.config, shard=shard, log_stdout=args.log_stdout, err=sys.stderr)
+    return run(
+        args.config,
+        shard=shard,
+        log_stdout=args.log_stdout,
+        progress=args.progress,
+        err=sys.stderr,
+    )
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "probe": _run_probe,
     "explain": _run_explain,
     "schema": _run_schema,
-    "demo": _run_demo,
     "daemon": _run_daemon,
 }
 

@@ -17,6 +17,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 
 from diagnostics.model import Target
 from diagnostics.options import ProbeOptions, TrustConfig
@@ -27,7 +30,9 @@ DEFAULT_METRICS_LISTEN = "127.0.0.1:9130"
 DEFAULT_INTERVAL = 300.0
 DEFAULT_LOG_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_LOG_BACKUPS = 5
+DEFAULT_CRL_REFRESH = 4 * 3600.0
 
+_REPORTED = "\0already reported"  # a setting whose problem has been reported
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -36,6 +41,8 @@ SETTING_KEYS = (
     "ca",
     "system_trust",
     "crl",
+    "crl_check",
+    "crl_from_cdp",
     "cert",
     "key",
     "servername",
@@ -55,6 +62,7 @@ DAEMON_KEYS = (
     "allowed_targets",
     "log_max_bytes",
     "log_backups",
+    "crl_refresh",
 )
 LISTENER_KEYS = (
     "url",
@@ -65,7 +73,8 @@ LISTENER_KEYS = (
     "require_client_cert",
     "crl",
 )
-TOP_LEVEL_KEYS = ("daemon", "defaults", "target", "module", "listener")
+LAB_KEYS = ("enabled", "bind", "base_port", "state_dir", "interval", "timeout")
+TOP_LEVEL_KEYS = ("daemon", "defaults", "target", "module", "listener", "lab")
 
 
 @attrs.frozen
@@ -141,6 +150,18 @@ class DaemonSettings:
     allowed_targets: tuple[str, ...] = ()
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
     log_backups: int = DEFAULT_LOG_BACKUPS
+    crl_refresh: float = DEFAULT_CRL_REFRESH
+
+
+@attrs.frozen
+class LabSettings:
+    """The ``[lab]`` table: the lab of faulty endpoints, started and probed by the daemon."""
+
+    bind: str = "127.0.0.1"
+    base_port: int = 9400
+    state_dir: str = ""  # resolved; the default is "lab" under the log folder
+    interval: float = 60.0
+    timeout: float = 10.0
 
 
 @attrs.frozen
@@ -152,6 +173,7 @@ class Config:
     targets: tuple[TargetConfig, ...] = ()
     modules: Mapping[str, Settings] = attrs.field(factory=dict)
     listeners: tuple[ListenerConfig, ...] = ()
+    lab: LabSettings | None = None  # None: no [lab] table, or enabled = false
 
 
 def load_config(path: str, *, environ: Mapping[str, str] | None = None) -> Config:
@@ -205,6 +227,8 @@ class _Checker:
         self.base = base
         self.environ = environ
         self.problems: list[ConfigProblem] = []
+        self.parsed: dict[tuple[str, str], str | None] = {}
+        self.pairs: dict[tuple[str, str], str | None] = {}
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(ConfigProblem(self.file, key, message))
@@ -223,6 +247,7 @@ class _Checker:
         targets = self.targets(data.get("target", []), defaults)
         modules = self.modules(data.get("module", {}), defaults)
         listeners = self.listeners(data.get("listener", []))
+        lab = self.lab(self.table(data, "lab"), daemon)
         if daemon is None:
             return None
         return Config(
@@ -231,6 +256,7 @@ class _Checker:
             targets=tuple(targets),
             modules=modules,
             listeners=tuple(listeners),
+            lab=lab,
         )
 
     def table(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -262,6 +288,7 @@ class _Checker:
             table, "daemon", "log_max_bytes", DEFAULT_LOG_MAX_BYTES, minimum=1024
         )
         backups = self.integer(table, "daemon", "log_backups", DEFAULT_LOG_BACKUPS, minimum=0)
+        crl_refresh = self.number(table, "daemon", "crl_refresh", 60.0, 86400.0 * 7)
         patterns = self.strings(table, "daemon", "allowed_targets")
         for index, pattern in enumerate(patterns):
             if "://" not in pattern:
@@ -279,6 +306,7 @@ class _Checker:
             allowed_targets=tuple(patterns),
             log_max_bytes=max_bytes,
             log_backups=backups,
+            crl_refresh=DEFAULT_CRL_REFRESH if crl_refresh is None else crl_refresh,
         )
 
     # -- targets and modules ----------------------------------------------------------
@@ -339,19 +367,26 @@ class _Checker:
     def settings_values(self, table: Mapping[str, Any], where: str) -> dict[str, Any]:
         """Type-checked, path-resolved values of one table; bad ones are left out."""
         values: dict[str, Any] = {}
-        for key in ("ca", "crl"):
-            if key in table:
-                values[key] = tuple(self.files(table, where, key))
+        if "ca" in table:
+            values["ca"] = tuple(self.files(table, where, "ca"))
+        if "crl" in table:
+            values["crl"] = tuple(self.crls(table, where))
+        if "crl_check" in table:
+            mode = self.string(table, where, "crl_check", None)
+            if mode is not None and mode not in ("leaf", "chain"):
+                self.problem(f"{where}.crl_check", f"{mode!r} is neither 'leaf' nor 'chain'")
+            elif mode is not None:
+                values["crl_check"] = mode
         for key in ("cert", "key"):
             if key in table:
                 path = self.file_name(table, where, key)
-                if path is not None:
-                    values[key] = path
+                # A bad file is reported once, here; the pair is not reported again as half.
+                values[key] = _REPORTED if path is None else path
         for key in ("servername", "user", "password_env"):
             text = self.string(table, where, key, None)
             if text is not None:
                 values[key] = text
-        for key in ("system_trust", "data_channel"):
+        for key in ("system_trust", "data_channel", "crl_from_cdp"):
             flag = self.boolean(table, where, key)
             if flag is not None:
                 values[key] = flag
@@ -388,11 +423,21 @@ class _Checker:
         ok = True
         mine = values if own is None else own
         cert, key = values.get("cert"), values.get("key")
-        if (cert is None) != (key is None):
+        if _REPORTED in (cert, key):
+            ok = False
+        elif (cert is None) != (key is None):
             missing = "key" if key is None else "cert"
             if "cert" in mine or "key" in mine:
                 self.problem(f"{where}.{missing}", "a client certificate needs both cert and key")
             ok = False
+        elif cert is not None and key is not None:
+            if (cert, key) not in self.pairs:
+                self.pairs[cert, key] = key_mismatch(cert, key)
+            mismatch = self.pairs[cert, key]
+            if mismatch is not None:
+                if "cert" in mine or "key" in mine:
+                    self.problem(f"{where}.key", mismatch)
+                ok = False
         defaults = ProbeOptions()
         warn = values.get("warn_days", defaults.warn_days)
         critical = values.get("critical_days", defaults.critical_days)
@@ -411,6 +456,7 @@ class _Checker:
                 ca_files=values.get("ca", ()),
                 system_trust=values.get("system_trust", False),
                 crl_files=values.get("crl", ()),
+                crl_check=values.get("crl_check", "leaf"),
                 cert_file=cert,
                 key_file=key,
             ),
@@ -418,6 +464,7 @@ class _Checker:
             user=values.get("user", defaults.user),
             password=self.environ[password_env] if password_env else defaults.password,
             data_channel=values.get("data_channel", defaults.data_channel),
+            crl_from_cdp=values.get("crl_from_cdp", defaults.crl_from_cdp),
             warn_days=warn,
             critical_days=critical,
         )
@@ -426,6 +473,33 @@ class _Checker:
             servername=values.get("servername"),
             labels=values.get("labels", {}),
             interval=values.get("interval", DEFAULT_INTERVAL),
+        )
+
+    # -- [lab] ------------------------------------------------------------------------
+
+    def lab(self, table: Mapping[str, Any], daemon: DaemonSettings | None) -> LabSettings | None:
+        self.known_keys(table, "lab", LAB_KEYS)
+        enabled = self.boolean(table, "lab", "enabled")
+        bind = self.string(table, "lab", "bind", "127.0.0.1")
+        if bind is not None:
+            try:
+                ipaddress.ip_address(bind)
+            except ValueError:
+                self.problem("lab.bind", f"{bind!r} is not an IP address (for example 127.0.0.1)")
+        base_port = self.integer(table, "lab", "base_port", 9400, minimum=1)
+        if base_port is not None and base_port > 65000:
+            self.problem("lab.base_port", "must be at most 65000 (the lab uses ports N to N+39)")
+        state_dir = self.string(table, "lab", "state_dir", None)
+        interval = self.number(table, "lab", "interval", 1.0, 86400.0)
+        timeout = self.number(table, "lab", "timeout", 0.1, 3600.0)
+        if not enabled or daemon is None:
+            return None
+        return LabSettings(
+            bind=bind or "127.0.0.1",
+            base_port=base_port or 9400,
+            state_dir=self.resolve(state_dir) if state_dir else os.path.join(daemon.log_dir, "lab"),
+            interval=60.0 if interval is None else interval,
+            timeout=10.0 if timeout is None else timeout,
         )
 
     # -- listeners --------------------------------------------------------------------
@@ -461,7 +535,7 @@ class _Checker:
                     cert=cert,
                     key=key,
                     client_ca=tuple(self.files(entry, where, "client_ca")),
-                    crl=tuple(self.files(entry, where, "crl")),
+                    crl=tuple(self.crls(entry, where)),
                     expect_cn=self.string(entry, where, "expect_cn", None),
                     require_client_cert=bool(self.boolean(entry, where, "require_client_cert")),
                 )
@@ -503,7 +577,7 @@ class _Checker:
                 )
         return good
 
-    def _checked_file(self, key: str, name: str) -> str | None:
+    def _checked_file(self, key: str, name: str, kind: str = "") -> str | None:
         path = self.resolve(name)
         if not os.path.exists(path):
             self.problem(key, f"file {path!r} does not exist")
@@ -514,11 +588,18 @@ class _Checker:
         if not os.access(path, os.R_OK):
             self.problem(key, f"file {path!r} cannot be read (permissions)")
             return None
+        # Thousands of targets share a few files: read and parse each one once.
+        if (kind, path) not in self.parsed:
+            self.parsed[kind, path] = file_problem(kind, path)
+        wrong = self.parsed[kind, path]
+        if wrong is not None:
+            self.problem(key, wrong)
+            return None
         return path
 
     def file_name(self, table: Mapping[str, Any], where: str, key: str) -> str | None:
         name = self.string(table, where, key, None)
-        return None if name is None else self._checked_file(f"{where}.{key}", name)
+        return None if name is None else self._checked_file(f"{where}.{key}", name, key)
 
     def files(self, table: Mapping[str, Any], where: str, key: str) -> list[str]:
         names = self.strings(table, where, key)
@@ -526,10 +607,33 @@ class _Checker:
         paths = []
         for index, item in enumerate(raw if isinstance(raw, list) else []):
             if item in names:
-                path = self._checked_file(f"{where}.{key}[{index}]", item)
+                path = self._checked_file(f"{where}.{key}[{index}]", item, key)
                 if path is not None:
                     paths.append(path)
         return paths
+
+    def crls(self, table: Mapping[str, Any], where: str) -> list[str]:
+        """CRL sources: files (resolved and checked) or http:// URLs (syntax checked)."""
+        from diagnostics.revocation import check_url, is_url
+
+        names = self.strings(table, where, "crl")
+        raw = table.get("crl", [])
+        sources = []
+        for index, item in enumerate(raw if isinstance(raw, list) else []):
+            if item not in names:
+                continue
+            key = f"{where}.crl[{index}]"
+            if is_url(item):
+                problem = check_url(item)
+                if problem is not None:
+                    self.problem(key, problem)
+                else:
+                    sources.append(item)
+                continue
+            path = self._checked_file(key, item, "crl")
+            if path is not None:
+                sources.append(path)
+        return sources
 
     def boolean(self, table: Mapping[str, Any], where: str, key: str) -> bool | None:
         if key not in table:
@@ -587,6 +691,71 @@ class _Checker:
             else:
                 labels[name] = text
         return labels
+
+
+# -- file contents --------------------------------------------------------------------------
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _certificates(data: bytes) -> list[x509.Certificate]:
+    if b"-----BEGIN" in data:
+        return x509.load_pem_x509_certificates(data)
+    return [x509.load_der_x509_certificate(data)]
+
+
+def file_problem(kind: str, path: str) -> str | None:
+    """What is wrong with the contents of a ``kind`` file (``ca``, ``crl``, ``cert``…), or None.
+
+    Checked at start and at reload so that a file that exists but does not parse is a
+    configuration error, not a failure of every probe that uses it.
+    """
+    try:
+        data = _read(path)
+    except OSError as exc:
+        return f"file {path!r} cannot be read: {exc.strerror or exc}"
+    if kind in ("ca", "client_ca"):
+        try:
+            _certificates(data)
+        except ValueError:
+            return f"file {path!r} holds no certificate that parses (PEM bundle or DER expected)"
+    elif kind == "crl":
+        try:
+            if b"-----BEGIN" in data:
+                x509.load_pem_x509_crl(data)
+            else:
+                x509.load_der_x509_crl(data)
+        except ValueError:
+            return f"file {path!r} is not a CRL that parses (PEM or DER expected)"
+    elif kind == "cert":
+        try:
+            x509.load_pem_x509_certificates(data)
+        except ValueError:
+            return f"file {path!r} is not a PEM certificate (chain) that parses"
+    elif kind == "key":
+        try:
+            serialization.load_pem_private_key(data, password=None)
+        except TypeError:
+            return f"file {path!r} holds an encrypted private key; an unencrypted one is needed"
+        except (ValueError, UnsupportedAlgorithm):
+            return f"file {path!r} is not a PEM private key that parses"
+    return None
+
+
+def key_mismatch(cert_path: str, key_path: str) -> str | None:
+    """A sentence when the private key does not belong to the certificate, else None."""
+    try:
+        cert = x509.load_pem_x509_certificates(_read(cert_path))[0]
+        key = serialization.load_pem_private_key(_read(key_path), password=None)
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm):
+        return None  # reported by file_problem
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+        return f"the private key in {key_path!r} does not belong to the certificate {cert_path!r}"
+    return None
 
 
 def _kind(value: Any) -> str:

@@ -9,6 +9,7 @@ CLI (``tlsdiag daemon``) and any other entry point call :func:`make_service`.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import signal
 import threading
@@ -18,6 +19,7 @@ from typing import Any, TextIO
 import attrs
 from twisted.application import service
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.web import server
@@ -25,15 +27,21 @@ from zope.interface import implementer
 
 from diagnostics import __version__
 from diagnostics.config import Config, ConfigError, Settings, TargetConfig, load_config
+from diagnostics.console import ConsoleProgress
+from diagnostics.crl_sources import CRLEvent, CRLSources
 from diagnostics.logs import RotatingFile, StdoutLines, log_probe, make_logger
 from diagnostics.metrics import ProbeMetrics, new_registry, resource_tree
 from diagnostics.model import ProbeResult
 from diagnostics.schedule import Scheduler, in_shard
+from diagnostics.state import STATE_FILE, StateError, load_state, save_state
 from diagnostics.target import parse_target
 from diagnostics.transitions import Tracker
 
 ProbeFunction = Callable[..., "defer.Deferred[ProbeResult]"]
 STREAMS = ("client", "server", "daemon")
+# Transition state is written at most this often (and at stop): a burst of changes after a
+# restart or a network incident costs one write, not one per probe.
+STATE_SAVE_DELAY = 5.0
 
 
 @attrs.define
@@ -126,17 +134,25 @@ class DaemonService(service.Service):
         probe: ProbeFunction | None = None,
         handle_sighup: bool = True,
         environ: dict[str, str] | None = None,
+        progress: Callable[[TargetConfig, ProbeResult], None] | None = None,
     ) -> None:
         self.config = config
+        self.progress = progress
+        self.lab: Any = None  # the running lab, when [lab] is enabled
+        self.lab_targets: list[TargetConfig] = []
         self.reactor = reactor
         self.shard = shard
         self.log_stdout = log_stdout
         self.handle_sighup = handle_sighup
         self.environ = environ
+        # One CRL cache for every target: a URL is fetched once, refreshed in the background.
+        self.crl_sources = CRLSources(
+            refresh_interval=config.daemon.crl_refresh, on_event=self._crl_event
+        )
         if probe is None:
             from diagnostics.probe import probe as real_probe
 
-            probe = real_probe
+            probe = functools.partial(real_probe, crl_sources=self.crl_sources)
         self.probe_function = probe
         self.metrics = ProbeMetrics()
         self.registry = new_registry(self.metrics)
@@ -144,6 +160,9 @@ class DaemonService(service.Service):
         self.streams: LogStreams | None = None
         self.bridge: TwistedLogBridge | None = None
         self.port: Any = None
+        self.site: server.Site | None = None
+        self.metrics_address: tuple[str, int] | None = None  # as configured, once bound
+        self.save_call: Any = None
         self.previous_sighup: Any = None
         self.on_demand = defer.DeferredSemaphore(config.daemon.concurrency)
         self.scheduler = Scheduler(
@@ -167,10 +186,12 @@ class DaemonService(service.Service):
         )
         self.bridge = TwistedLogBridge(self.streams.daemon)
         globalLogPublisher.addObserver(self.bridge)
-        site = _QuietSite(resource_tree(self.registry, lambda: self.config, self._probe_now))  # type: ignore[no-untyped-call]
-        self.port = self.reactor.listenTCP(daemon.metrics_port, site, interface=daemon.metrics_host)
+        self.site = _QuietSite(resource_tree(self.registry, lambda: self.config, self._probe_now))  # type: ignore[no-untyped-call]
+        self.port = self._listen(daemon.metrics_host, daemon.metrics_port)
+        self.metrics_address = (daemon.metrics_host, daemon.metrics_port)
         address = self.port.getHost()
-        targets = in_shard(self.config.targets, self.shard)
+        self._start_lab()
+        targets = in_shard(self.config.targets, self.shard) + self.lab_targets
         self.streams.daemon.info(
             f"tlsdiag {__version__} started: {len(targets)} targets, metrics on "
             f"{address.host}:{address.port}",
@@ -188,6 +209,8 @@ class DaemonService(service.Service):
             },
         )
         self._note_listeners(self.config)
+        self._load_state([t.url for t in targets])
+        self.crl_sources.watch(self.reactor, _crl_entries(self.config, targets))
         self.scheduler.start(targets)
         if self.handle_sighup:
             self.previous_sighup = signal.signal(signal.SIGHUP, self._sighup)
@@ -196,6 +219,10 @@ class DaemonService(service.Service):
     def stopService(self) -> defer.Deferred[None]:
         """Stop scheduling, let probes in flight end, log the stop."""
         super().stopService()  # type: ignore[no-untyped-call]
+        if self.save_call is not None and self.save_call.active():
+            self.save_call.cancel()
+        self.save_call = None
+        self.crl_sources.stop()
         if self.handle_sighup and self.previous_sighup is not None:
             signal.signal(signal.SIGHUP, self.previous_sighup)
         listening = (
@@ -204,6 +231,7 @@ class DaemonService(service.Service):
         in_flight = self.scheduler.running
 
         def stopped(_: Any) -> None:
+            self._save_state()
             if self.streams is not None:
                 self.streams.daemon.info(
                     f"tlsdiag stopped ({in_flight} probes were in flight)",
@@ -212,8 +240,9 @@ class DaemonService(service.Service):
             if self.bridge is not None:
                 globalLogPublisher.removeObserver(self.bridge)
 
+        lab = self.lab.stop() if self.lab is not None else defer.succeed(None)
         done: defer.Deferred[Any] = defer.gatherResults(
-            [listening, self.scheduler.stop()], consumeErrors=True
+            [listening, lab, self.scheduler.stop()], consumeErrors=True
         )
         return done.addBoth(stopped)
 
@@ -245,36 +274,21 @@ class DaemonService(service.Service):
                     tlsdiag={"key": problem.key, "problem": problem.message},
                 )
             return False
-        old = self.config.daemon
-        fixed = {
-            "log_dir": (old.log_dir, new.daemon.log_dir),
-            "metrics_listen": (
-                (old.metrics_host, old.metrics_port),
-                (new.daemon.metrics_host, new.daemon.metrics_port),
-            ),
-        }
-        for key, (before, after) in fixed.items():
-            if before != after:
-                log.warning(
-                    f"[daemon] {key} changed; it takes effect at the next restart",
-                    **{"event.action": "reload", "file.path": new.path},
-                )
-        new = attrs.evolve(
-            new,
-            daemon=attrs.evolve(
-                new.daemon,
-                log_dir=old.log_dir,
-                metrics_host=old.metrics_host,
-                metrics_port=old.metrics_port,
-            ),
-        )
+        self._apply_daemon_settings(new)
+        log = self.streams.daemon  # the streams may have moved
         self.config = new
-        targets = in_shard(new.targets, self.shard)
+        targets = in_shard(new.targets, self.shard) + self.lab_targets
         urls = [t.url for t in targets]
-        self.scheduler.concurrency = new.daemon.concurrency
+        if new.daemon.concurrency != self.scheduler.concurrency:
+            self.scheduler.concurrency = new.daemon.concurrency
+            # Requests holding a slot of the old limit finish under it.
+            self.on_demand = defer.DeferredSemaphore(new.daemon.concurrency)
+        self.crl_sources.refresh_interval = new.daemon.crl_refresh
+        self.crl_sources.watch(self.reactor, _crl_entries(new, targets))
         self.scheduler.set_targets(targets)
         self.metrics.keep_only(urls)
         self.tracker.keep_only(urls)
+        self._state_changed()
         log.info(
             f"configuration reloaded: {len(targets)} targets",
             **{
@@ -287,6 +301,166 @@ class DaemonService(service.Service):
         self._note_listeners(new)
         return True
 
+    def _start_lab(self) -> None:
+        """Start the lab of [lab] and make a target of each of its endpoints."""
+        settings = self.config.lab
+        if settings is None:
+            return
+        from diagnostics.lab import start_lab
+        from diagnostics.lab.manifest import lab_targets
+
+        self.lab = start_lab(
+            self.reactor,
+            bind=settings.bind,
+            base_port=settings.base_port,
+            state_dir=settings.state_dir,
+        )
+        self.lab_targets = lab_targets(
+            self.lab.manifest, interval=settings.interval, timeout=settings.timeout
+        )
+        assert self.streams is not None
+        self.streams.daemon.info(
+            f"lab started: {len(self.lab_targets)} endpoints on {settings.bind}, "
+            f"files in {settings.state_dir}",
+            **{"event.action": "lab-start", "file.directory": settings.state_dir},
+            tlsdiag={"endpoints": [e.to_json() for e in self.lab.manifest]},
+        )
+
+    # -- what a reload changes in place --------------------------------------------------
+
+    def _listen(self, host: str, port: int) -> Any:
+        return self.reactor.listenTCP(port, self.site, interface=host)
+
+    def _apply_daemon_settings(self, new: Config) -> None:
+        """Re-open the log streams and re-bind the metrics listener when their keys changed."""
+        assert self.streams is not None
+        old = self.config.daemon
+        if (old.log_dir, old.log_max_bytes, old.log_backups) != (
+            new.daemon.log_dir,
+            new.daemon.log_max_bytes,
+            new.daemon.log_backups,
+        ):
+            if old.log_dir != new.daemon.log_dir:
+                self.streams.daemon.info(
+                    f"log streams move to {new.daemon.log_dir}",
+                    **{"event.action": "reload", "file.directory": new.daemon.log_dir},
+                )
+                self.tracker.dirty = True  # the state file moves with the logs
+            self.streams = open_streams(
+                new.daemon.log_dir,
+                stdout=self.log_stdout,
+                max_bytes=new.daemon.log_max_bytes,
+                backups=new.daemon.log_backups,
+            )
+            if self.bridge is not None:
+                self.bridge.logger = self.streams.daemon
+            self._state_changed()
+        wanted = (new.daemon.metrics_host, new.daemon.metrics_port)
+        if wanted != self.metrics_address:
+            self._move_metrics(*wanted)
+
+    def _move_metrics(self, host: str, port: int) -> None:
+        """Listen on ``host:port`` instead; on failure keep the old listener and say why."""
+        old_port, old_address = self.port, self.metrics_address
+        try:
+            self._moved(self._listen(host, port), old_port, (host, port))
+            return
+        except CannotListenError as exc:
+            first_error = exc
+        if not (old_address and old_address[1] == port and port):
+            self._metrics_not_moved(host, port, first_error)
+            return
+
+        # The same port on another address: the old listener holds it; free it, then retry.
+        def retry(_: Any) -> None:
+            assert old_address is not None
+            try:
+                self._moved(self._listen(host, port), None, (host, port))
+                return
+            except CannotListenError as exc:
+                error = exc
+            try:
+                self.port = self._listen(*old_address)
+            except CannotListenError as exc:
+                self.port = None
+                error = exc
+            self._metrics_not_moved(host, port, error)
+
+        defer.maybeDeferred(old_port.stopListening).addCallback(retry)
+
+    def _moved(self, new_port: Any, old_port: Any, configured: tuple[str, int]) -> None:
+        self.port = new_port
+        self.metrics_address = configured
+        if old_port is not None:
+            old_port.stopListening()
+        assert self.streams is not None
+        where = _address(new_port.getHost())
+        self.streams.daemon.info(
+            f"metrics now on {where}",
+            **{"event.action": "reload", "tlsdiag": {"metrics_listen": where}},
+        )
+
+    def _metrics_not_moved(self, host: str, port: int, error: Exception) -> None:
+        assert self.streams is not None
+        where = _address(self.port.getHost()) if self.port is not None else None
+        self.streams.daemon.error(
+            f"metrics_listen {host}:{port} cannot be bound ({error}); metrics stay on {where}"
+            if where
+            else f"metrics_listen {host}:{port} cannot be bound ({error}); no metrics listener",
+            **{
+                "event.action": "reload",
+                "event.outcome": "failure",
+                "error.message": str(error),
+                "tlsdiag": {"metrics_listen": where},
+            },
+        )
+
+    # -- transition state across restarts ------------------------------------------------
+
+    @property
+    def state_path(self) -> str:
+        """The state file, next to the logs."""
+        return os.path.join(self.config.daemon.log_dir, STATE_FILE)
+
+    def _load_state(self, urls: list[str]) -> None:
+        assert self.streams is not None
+        try:
+            loaded = self.tracker.load_json(load_state(self.state_path))
+        except StateError as exc:
+            self.streams.daemon.warning(
+                f"transition state not loaded, starting afresh: {exc}",
+                **{"event.action": "state", "file.path": self.state_path},
+            )
+            return
+        self.tracker.keep_only(urls)
+        self.tracker.dirty = False
+        if loaded:
+            self.streams.daemon.info(
+                f"transition state of {len(self.tracker.seen)} targets loaded",
+                **{"event.action": "state", "file.path": self.state_path},
+            )
+
+    def _state_changed(self) -> None:
+        if self.tracker.dirty and self.save_call is None and self.running:
+            self.save_call = self.reactor.callLater(STATE_SAVE_DELAY, self._save_state)
+
+    def _save_state(self) -> None:
+        if self.save_call is not None and self.save_call.active():
+            self.save_call.cancel()
+        self.save_call = None
+        if not self.tracker.dirty:
+            return
+        try:
+            save_state(self.state_path, self.tracker.to_json())
+        except OSError as exc:
+            if self.streams is not None:
+                self.streams.daemon.warning(
+                    f"transition state not saved: {exc}",
+                    **{"event.action": "state", "file.path": self.state_path},
+                )
+            return
+        self.tracker.dirty = False
+
     def _note_listeners(self, config: Config) -> None:
         assert self.streams is not None
         for listener in config.listeners:
@@ -295,6 +469,20 @@ class DaemonService(service.Service):
                 "this version",
                 **{"event.action": "listener-not-started", "url.full": listener.url},
             )
+
+    def _crl_event(self, event: CRLEvent) -> None:
+        """A CRL loaded, kept after a failed reload, or unavailable: into daemon.jsonl."""
+        if self.streams is None:
+            return
+        fields: dict[str, Any] = {"event.action": event.action}
+        fields["url.full" if "://" in event.source else "file.path"] = event.source
+        if event.error is not None:
+            fields["error.message"] = event.error
+        getattr(self.streams.daemon, event.level)(
+            event.message,
+            **fields,
+            tlsdiag={"crl_issuer": event.issuer, "crl_next_update": event.next_update},
+        )
 
     # -- probes ---------------------------------------------------------------------------
 
@@ -312,6 +500,8 @@ class DaemonService(service.Service):
         if config.settings.labels:
             client = client.bind(labels=dict(config.settings.labels))
         log_probe(client, result)
+        if self.progress is not None:
+            self.progress(config, result)
         options = config.settings.options
         for change in self.tracker.observe(
             url,
@@ -333,6 +523,7 @@ class DaemonService(service.Service):
                 },
                 tlsdiag=change.fields,
             )
+        self._state_changed()
 
     def _on_error(self, config: TargetConfig, failure: Failure) -> None:
         if self.streams is None:
@@ -362,6 +553,18 @@ class DaemonService(service.Service):
         return d.addCallback(logged)
 
 
+def _crl_entries(config: Config, targets: list[TargetConfig]) -> list[str]:
+    """Every CRL file and URL the targets and modules use (files too: they may be replaced)."""
+    settings = [t.settings for t in targets] + list(config.modules.values())
+    names = (name for s in settings for name in s.options.trust.crl_files)
+    return list(dict.fromkeys(names))
+
+
+def _address(address: Any) -> str:
+    host = address.host
+    return f"[{host}]:{address.port}" if ":" in host else f"{host}:{address.port}"
+
+
 def make_service(
     config: Config,
     *,
@@ -370,6 +573,7 @@ def make_service(
     log_stdout: bool = False,
     probe: ProbeFunction | None = None,
     handle_sighup: bool = True,
+    progress: Callable[[TargetConfig, ProbeResult], None] | None = None,
 ) -> DaemonService:
     """The daemon's service tree from a valid configuration (the composition root)."""
     return DaemonService(
@@ -379,7 +583,19 @@ def make_service(
         log_stdout=log_stdout,
         probe=probe,
         handle_sighup=handle_sighup,
+        progress=progress,
     )
+
+
+def load_or_report(config_path: str, err: TextIO) -> Config | None:
+    """The configuration, or None after writing every problem to ``err``."""
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(str(problem), file=err)
+        print(f"tlsdiag daemon: {len(exc.problems)} configuration problems", file=err)
+        return None
 
 
 def run(
@@ -387,21 +603,24 @@ def run(
     *,
     shard: tuple[int, int] | None = None,
     log_stdout: bool = False,
+    progress: bool = False,
     err: TextIO,
 ) -> int:
-    """Run the daemon under the global reactor until SIGTERM/SIGINT; the exit code."""
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(str(problem), file=err)
-        print(f"tlsdiag daemon: {len(exc.problems)} configuration problems", file=err)
+    """Run the daemon under the global reactor until SIGTERM/SIGINT; the exit code.
+
+    ``progress`` writes a readable block per target to ``err`` as results arrive.
+    """
+    config = load_or_report(config_path, err)
+    if config is None:
         return 2
     from twisted.internet import reactor as global_reactor
     from twisted.logger import globalLogBeginner
 
     reactor: Any = global_reactor
-    daemon = make_service(config, reactor=reactor, shard=shard, log_stdout=log_stdout)
+    console = console_for(config, err) if progress else None
+    daemon = make_service(
+        config, reactor=reactor, shard=shard, log_stdout=log_stdout, progress=console
+    )
     startup_error: list[str] = []
 
     def start() -> None:
@@ -412,6 +631,9 @@ def run(
             reactor.stop()
             return
         reactor.addSystemEventTrigger("before", "shutdown", daemon.stopService)
+        if console is not None:
+            urls = list(daemon.scheduler.entries)
+            console.begin(urls, f"tlsdiag daemon: probing {len(urls)} targets; Ctrl-C stops.")
 
     # Twisted buffers its log events until logging begins; ours go to daemon.jsonl.
     globalLogBeginner.beginLoggingTo([], redirectStandardIO=False, discardBuffer=True)
@@ -421,3 +643,19 @@ def run(
         print(startup_error[0], file=err)
         return 2
     return 0
+
+
+def console_for(config: Config, err: TextIO) -> ConsoleProgress:
+    """The ``--progress`` printer, its footer naming the logs and the metrics address."""
+    daemon = config.daemon
+    host = f"[{daemon.metrics_host}]" if ":" in daemon.metrics_host else daemon.metrics_host
+    log_dir = os.path.relpath(daemon.log_dir)
+    return ConsoleProgress(
+        err,
+        footer=(
+            "Every target has been probed once; from now on only changes are shown.",
+            f"  one JSON event per probe:  {os.path.join(log_dir, 'client.jsonl')}",
+            f"  the daemon's own events:   {os.path.join(log_dir, 'daemon.jsonl')}",
+            f"  Prometheus metrics:        http://{host}:{daemon.metrics_port}/metrics",
+        ),
+    )

@@ -14,7 +14,8 @@ class TrustConfig:
 
     ca_files: tuple[str, ...] = ()
     system_trust: bool = False
-    crl_files: tuple[str, ...] = ()
+    crl_files: tuple[str, ...] = ()  # CRL file names or http:// URLs
+    crl_check: str = "leaf"  # "leaf" or "chain" (see diagnostics.revocation.CheckMode)
     cert_file: str | None = None
     key_file: str | None = None
 
@@ -31,5 +32,6 @@ class ProbeOptions:
     data_channel: bool = True
     post_handshake_wait: float = 0.5
     fetch_issuer: bool = False
+    crl_from_cdp: bool = False
     warn_days: int = 30
     critical_days: int = 7

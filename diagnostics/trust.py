@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 
 import attrs
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from OpenSSL import SSL, crypto
 
+from diagnostics.capture import record_staples
 from diagnostics.options import TrustConfig
+from diagnostics.revocation import CheckMode, CRLError, is_url, parse_crl
+
+_SHA256 = hashes.SHA256()
 
 
 class TrustError(ValueError):
@@ -54,11 +60,28 @@ def load_crl(path: str) -> x509.CertificateRevocationList:
     """One CRL from a PEM or DER file; TrustError when it does not parse."""
     data = read_file(path, "CRL file")
     try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_crl(data)
-        return x509.load_der_x509_crl(data)
-    except ValueError as exc:
+        return parse_crl(data)
+    except CRLError as exc:
         raise TrustError(f"CRL file {path!r} does not parse: {exc}") from None
+
+
+def crl_flags(mode: str) -> int:
+    """The OpenSSL store flags for a CRL check mode (``leaf`` or ``chain``)."""
+    flags = crypto.X509StoreFlags.CRL_CHECK
+    if CheckMode(mode) is CheckMode.CHAIN:
+        flags |= crypto.X509StoreFlags.CRL_CHECK_ALL
+    return flags
+
+
+def apply_crls(
+    store: crypto.X509Store,
+    crls: Sequence[x509.CertificateRevocationList],
+    mode: str = CheckMode.LEAF,
+) -> None:
+    """Add CRLs to a store and switch CRL checking on (even with none: then code 3 says so)."""
+    for crl in crls:
+        store.add_crl(crl)
+    store.set_flags(crl_flags(mode))
 
 
 @attrs.frozen
@@ -71,8 +94,11 @@ class TrustMaterial:
     context: SSL.Context
 
 
-def _signature(config: TrustConfig) -> tuple[object, ...]:
-    paths = [*config.ca_files, *config.crl_files, config.cert_file or "", config.key_file or ""]
+def _signature(
+    config: TrustConfig, crls: Sequence[x509.CertificateRevocationList] | None
+) -> tuple[object, ...]:
+    crl_files = config.crl_files if crls is None else ()
+    paths = [*config.ca_files, *crl_files, config.cert_file or "", config.key_file or ""]
     stats: list[object] = []
     for path in paths:
         try:
@@ -80,20 +106,34 @@ def _signature(config: TrustConfig) -> tuple[object, ...]:
         except OSError:
             st = None
         stats.append((path, st.st_mtime_ns, st.st_size) if st else (path, None, None))
-    return (config, tuple(stats))
+    # CRLs handed in (fetched, refreshed) count by their contents.
+    contents = tuple(crl.fingerprint(_SHA256) for crl in crls or ())
+    return (config, tuple(stats), contents)
 
 
-def _build(config: TrustConfig) -> TrustMaterial:
+def _build(
+    config: TrustConfig, given: Sequence[x509.CertificateRevocationList] | None
+) -> TrustMaterial:
     if not config.ca_files and not config.system_trust:
         trusted: tuple[x509.Certificate, ...] = ()
     else:
         trusted = tuple(cert for path in config.ca_files for cert in load_certificates(path))
-    crls = tuple(load_crl(path) for path in config.crl_files)
+    if given is None:
+        urls = [entry for entry in config.crl_files if is_url(entry)]
+        if urls:
+            raise TrustError(
+                f"the CRL at {urls[0]} must be fetched first (diagnostics.crl_sources)"
+            )
+        crls = tuple(load_crl(path) for path in config.crl_files)
+    else:
+        crls = tuple(given)
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     # The verify callback is installed per connection (it records events); the
     # context-level mode only asks OpenSSL to verify.
     ctx.set_verify(SSL.VERIFY_PEER, None)
     ctx.set_session_cache_mode(SSL.SESS_CACHE_CLIENT)
+    # Every probe asks for a stapled OCSP response; this records the answer.
+    record_staples(ctx)
     store = ctx.get_cert_store()
     assert store is not None
     for cert in trusted:
@@ -103,10 +143,8 @@ def _build(config: TrustConfig) -> TrustMaterial:
             continue  # the same certificate listed twice
     if config.system_trust:
         ctx.set_default_verify_paths()
-    if crls:
-        for crl in crls:
-            store.add_crl(crl)
-        store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
+    if config.crl_files:
+        apply_crls(store, crls, config.crl_check)
     if config.cert_file or config.key_file:
         if not (config.cert_file and config.key_file):
             raise TrustError("a client certificate needs both --cert and --key")
@@ -149,14 +187,23 @@ class TrustCache:
         self._entries: dict[TrustConfig, tuple[tuple[object, ...], TrustMaterial]] = {}
         self.loads = 0
 
-    def get(self, config: TrustConfig) -> TrustMaterial:
-        """The material for ``config``, loading it when new or when a file changed."""
-        signature = _signature(config)
+    def get(
+        self,
+        config: TrustConfig,
+        crls: Sequence[x509.CertificateRevocationList] | None = None,
+    ) -> TrustMaterial:
+        """The material for ``config``, loading it when new or when a file changed.
+
+        ``crls``, when given, are the current CRLs of ``config.crl_files`` (files
+        and URLs, as :mod:`diagnostics.crl_sources` holds them); otherwise the
+        CRL files are read here, and a CRL URL is an error.
+        """
+        signature = _signature(config, crls)
         with self._lock:
             entry = self._entries.get(config)
             if entry is not None and entry[0] == signature:
                 return entry[1]
-            material = _build(config)
+            material = _build(config, crls)
             self.loads += 1
             self._entries[config] = (signature, material)
             return material
