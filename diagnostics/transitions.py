@@ -19,6 +19,7 @@ from diagnostics.model import ProbeResult, Status
 
 _STATUS_RANK = {Status.OK: 0, Status.PROBLEMS: 1, Status.FAILED: 2}
 _EXPIRY_RANK = {None: 0, "warning": 1, "critical": 2}
+_LEAF_KEYS = ("sha256", "subject", "serial", "not_after")
 
 
 @attrs.frozen
@@ -87,6 +88,7 @@ class Tracker:
 
     def __init__(self) -> None:
         self.seen: dict[str, Seen] = {}
+        self.dirty = False  # something changed since the owner last saved
 
     def observe(
         self,
@@ -104,7 +106,10 @@ class Tracker:
         if leaf is None and before is not None:
             # A failed probe says nothing about the certificate: keep what we knew.
             leaf, expiry = before.leaf, before.expiry
-        self.seen[url] = Seen(result.status, leaf, expiry)
+        now_seen = Seen(result.status, leaf, expiry)
+        if now_seen != before:
+            self.seen[url] = now_seen
+            self.dirty = True
         events: list[Transition] = []
         if before is not None and before.leaf and leaf and before.leaf.sha256 != leaf.sha256:
             events.append(
@@ -143,4 +148,43 @@ class Tracker:
     def keep_only(self, urls: Iterable[str]) -> None:
         """Forget targets that are no longer configured."""
         keep = set(urls)
-        self.seen = {u: s for u, s in self.seen.items() if u in keep}
+        kept = {u: s for u, s in self.seen.items() if u in keep}
+        self.dirty = self.dirty or len(kept) != len(self.seen)
+        self.seen = kept
+
+    def to_json(self) -> dict[str, Any]:
+        """What was seen of every target, as JSON (the daemon keeps it across restarts)."""
+        return {
+            url: {
+                "status": seen.status.value,
+                "leaf": seen.leaf.to_json() if seen.leaf else None,
+                "expiry": seen.expiry,
+            }
+            for url, seen in self.seen.items()
+        }
+
+    def load_json(self, data: Any) -> int:
+        """Take what was seen from :meth:`to_json` output; entries that do not fit are skipped.
+
+        Returns how many targets were taken.
+        """
+        if not isinstance(data, dict):
+            return 0
+        for url, entry in data.items():
+            seen = _seen_from_json(entry)
+            if isinstance(url, str) and seen is not None:
+                self.seen[url] = seen
+        return len(self.seen)
+
+
+def _seen_from_json(entry: Any) -> Seen | None:
+    try:
+        status = Status(entry["status"])
+        raw = entry.get("leaf")
+        leaf = None if raw is None else Leaf(**{k: str(raw[k]) for k in _LEAF_KEYS})
+        expiry = entry.get("expiry")
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return None
+    if expiry not in _EXPIRY_RANK:
+        return None
+    return Seen(status, leaf, expiry)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from diagnostics.config import ConfigError, load_config, matches_allowed, parse_listen
+from tests import pki
+
+
+@functools.cache
+def config_ca() -> pki.Issued:
+    """One CA for the whole module (key generation is the slow part)."""
+    return pki.make_ca("Config Test Root")
 
 
 def write(tmp_path: Path, text: str) -> Path:
     """A config file in ``tmp_path`` with a CA file next to it."""
-    (tmp_path / "ca.pem").write_text("placeholder: existence is what the loader checks\n")
+    (tmp_path / "ca.pem").write_bytes(pki.pem([config_ca().cert]))
     path = tmp_path / "tlsdiag.toml"
     path.write_text(text)
     return path
@@ -85,13 +94,16 @@ concurency = 5
 [[target]]
 url = "tls://127.0.0.1:1"
 timout = 3
+[labs]
 [lab]
+enable = true
 """,
     )
     found = problems(path)
     assert "did you mean 'concurrency'" in found["daemon.concurency"]
     assert "did you mean 'timeout'" in found["target[0].timout"]
-    assert "unknown top-level table 'lab'" in found["lab"]
+    assert "unknown top-level table 'labs'; did you mean 'lab'" in found["labs"]
+    assert "did you mean 'enabled'" in found["lab.enable"]
 
 
 def test_wrong_types(tmp_path: Path) -> None:
@@ -136,6 +148,91 @@ key = "client-key.pem"
     assert "target[0].ca[0]" not in found
     assert "does not exist" in found["target[0].cert"]
     assert "does not exist" in found["target[0].key"]
+
+
+def test_files_that_do_not_parse(tmp_path: Path) -> None:
+    """A CA, CRL, certificate or key file that exists but does not parse is refused at start,
+    each at its key path; so is a key that does not belong to its certificate."""
+    ca = config_ca()
+    leaf = pki.issue(ca, sans=("client.example",))
+    other_key = pki.make_key()
+    (tmp_path / "garbage.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n")
+    (tmp_path / "empty.der").write_bytes(b"")
+    (tmp_path / "leaf.pem").write_bytes(pki.pem([leaf.cert]))
+    (tmp_path / "leaf.der").write_bytes(leaf.cert.public_bytes(serialization.Encoding.DER))
+    (tmp_path / "leaf.key").write_bytes(pki.key_pem(leaf.key))
+    (tmp_path / "other.key").write_bytes(pki.key_pem(other_key))
+    (tmp_path / "locked.key").write_bytes(
+        leaf.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    (tmp_path / "crl.pem").write_bytes(pki.make_crl(ca).public_bytes(serialization.Encoding.PEM))
+    path = write(
+        tmp_path,
+        """
+[[target]]
+url = "tls://127.0.0.1:1"
+ca = ["ca.pem", "garbage.pem", "empty.der", "leaf.der"]
+crl = ["crl.pem", "leaf.pem"]
+[[target]]
+url = "tls://127.0.0.1:2"
+cert = "leaf.der"
+key = "leaf.pem"
+[[target]]
+url = "tls://127.0.0.1:3"
+cert = "leaf.pem"
+key = "locked.key"
+[[target]]
+url = "tls://127.0.0.1:4"
+cert = "leaf.pem"
+key = "other.key"
+[[target]]
+url = "tls://127.0.0.1:5"
+cert = "leaf.pem"
+key = "leaf.key"
+""",
+    )
+    found = problems(path)
+    where = str(tmp_path)
+    assert found["target[0].ca[1]"] == (
+        f"file '{where}/garbage.pem' holds no certificate that parses (PEM bundle or DER expected)"
+    )
+    assert "holds no certificate that parses" in found["target[0].ca[2]"]
+    # A DER certificate and a correct CRL are fine.
+    assert "target[0].ca[0]" not in found and "target[0].ca[3]" not in found
+    assert "target[0].crl[0]" not in found
+    assert found["target[0].crl[1]"] == (
+        f"file '{where}/leaf.pem' is not a CRL that parses (PEM or DER expected)"
+    )
+    assert found["target[1].cert"] == (
+        f"file '{where}/leaf.der' is not a PEM certificate (chain) that parses"
+    )
+    assert found["target[1].key"] == f"file '{where}/leaf.pem' is not a PEM private key that parses"
+    assert found["target[2].key"] == (
+        f"file '{where}/locked.key' holds an encrypted private key; an unencrypted one is needed"
+    )
+    assert found["target[3].key"] == (
+        f"the private key in '{where}/other.key' does not belong to the certificate "
+        f"'{where}/leaf.pem'"
+    )
+    assert not [key for key in found if key.startswith("target[4]")]
+
+
+def test_a_file_that_does_not_parse_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tlsdiag daemon`` refuses to start with a CA file that does not parse: exit 2, the
+    file, the key path and the reason on standard error."""
+    from diagnostics.cli import main
+
+    (tmp_path / "bad.pem").write_text("not a certificate\n")
+    path = write(tmp_path, '[defaults]\nca = ["bad.pem"]\n[[target]]\nurl = "tls://127.0.0.1:1"\n')
+    assert main(["daemon", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: defaults.ca[0]: file '{tmp_path}/bad.pem' holds no certificate" in err
 
 
 def test_bad_urls_and_duplicates(tmp_path: Path) -> None:
@@ -239,8 +336,22 @@ def test_listen_and_allowed_patterns() -> None:
 
 
 def test_shipped_config_is_valid() -> None:
-    """config/tlsdiag.toml loads without problems and probes only loopback addresses."""
+    """config/tlsdiag.toml loads, runs the lab on loopback and uses none of its files.
+
+    The lab writes its files when it starts: a configured file inside its state
+    folder would not exist on a fresh checkout.
+    """
     root = Path(__file__).resolve().parent.parent
     config = load_config(str(root / "config" / "tlsdiag.toml"), environ={})
-    assert config.targets
+    assert config.lab is not None
+    assert (config.lab.bind, config.daemon.metrics_host, config.daemon.metrics_port) == (
+        "127.0.0.1",
+        "127.0.0.1",
+        9130,
+    )
     assert all(t.host in ("127.0.0.1", "::1", "localhost") for t in config.targets)
+    state = Path(config.lab.state_dir)
+    for settings in [*(t.settings for t in config.targets), *config.modules.values()]:
+        trust = settings.options.trust
+        files = [*trust.ca_files, *trust.crl_files, trust.cert_file, trust.key_file]
+        assert not [f for f in files if f and state in Path(f).parents]

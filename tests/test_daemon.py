@@ -214,6 +214,14 @@ servername = "localhost"
                 ),
                 daemon,
             )
+            # SIGHUP with another metrics_listen moves the listener over real sockets.
+            moved_port = free_port()
+            config.write_text(config_text.replace(str(metrics_port), str(moved_port)))
+            daemon.send_signal(signal.SIGHUP)
+            moved = f"http://127.0.0.1:{moved_port}"
+            wait_for("the moved listener", lambda: http_get(f"{moved}/healthz")[0] == 200, daemon)
+            assert http_get(f"{base}/healthz") == (0, "")  # the old port is closed
+            assert success in http_get(f"{moved}/metrics")[1]
         finally:
             daemon.send_signal(signal.SIGTERM)
             try:
@@ -347,3 +355,283 @@ def test_tracker_ignores_failed_probes_for_chain_changes() -> None:
         )
     ]
     assert [[t.action for t in s] for s in seen] == [[], ["degraded"], ["recovered"]]
+
+
+# -- transition state across restarts, reloads that move things, log streams --------------
+
+
+def daemon_config(tmp_path: Path, extra: str = "", **daemon: str | int) -> Path:
+    """A config file with one target and the given [daemon] keys (log_dir "logs" by default)."""
+    keys = {"log_dir": "logs", "metrics_listen": "127.0.0.1:0", **daemon}
+    lines = ["[daemon]"] + [f"{k} = {json.dumps(v)}" for k, v in keys.items()]
+    lines += ["[defaults]", "interval = 10", "[[target]]", 'url = "tls://127.0.0.1:1"', extra]
+    path = tmp_path / "tlsdiag.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_service(
+    config_file: Path, plan: list[pki.Issued], reactor: MemoryReactorClock | None = None, **kw: Any
+) -> Any:
+    """Start a daemon service on a memory clock whose probes see the leaves of ``plan`` in turn;
+    advance until the plan is used up; the service (still running)."""
+    config = load_config(str(config_file), environ={})
+    reactor = reactor or MemoryReactorClock()
+    if reactor.seconds() == 0:
+        reactor.advance(pki.utcnow().timestamp())
+
+    def fake_probe(_reactor: Any, target: Target, _options: Any) -> defer.Deferred[ProbeResult]:
+        return defer.succeed(result_with_leaf(target, plan.pop(0)))
+
+    service = make_service(config, reactor=reactor, probe=fake_probe, handle_sighup=False, **kw)
+    service.startService()
+    for _ in range(1000):
+        if not plan:
+            break
+        reactor.advance(1)
+    assert not plan
+    return service
+
+
+def client_actions(log_dir: Path) -> list[str]:
+    """The transition events of client.jsonl, in order (probe summaries left out)."""
+    events = read_lines(log_dir / "client.jsonl")
+    return [e["event.action"] for e in events if e["event.action"] != "tls-probe"]
+
+
+def test_transition_state_survives_a_restart(tmp_path: Path) -> None:
+    """After a restart the daemon remembers the last leaf, expiry level and status: an expiry
+    warning is not repeated, and a certificate swapped while it was down is a chain change."""
+    config_file = daemon_config(tmp_path)
+    ca = pki.make_ca("Root")
+    soon = pki.issue(ca, not_after=pki.utcnow() + datetime.timedelta(days=20))
+    later = pki.issue(ca, not_after=pki.utcnow() + datetime.timedelta(days=200))
+    logs = tmp_path / "logs"
+
+    first = run_service(config_file, [soon, soon])
+    assert first.stopService().called
+    assert client_actions(logs) == ["expiry_warning"]
+    saved = json.loads((logs / "state.json").read_text())
+    assert saved["targets"]["tls://127.0.0.1:1"]["expiry"] == "warning"
+    assert saved["targets"]["tls://127.0.0.1:1"]["leaf"]["serial"] == format(
+        soon.cert.serial_number, "X"
+    )
+
+    second = run_service(config_file, [soon, later])
+    assert second.stopService().called
+    assert client_actions(logs) == ["expiry_warning", "chain_changed"]
+    changed = read_lines(logs / "client.jsonl")[-1]
+    assert changed["tlsdiag"]["old"]["serial"] == format(soon.cert.serial_number, "X")
+    assert changed["tlsdiag"]["new"]["serial"] == format(later.cert.serial_number, "X")
+    started = [e for e in read_lines(logs / "daemon.jsonl") if e["event.action"] == "state"]
+    assert started and "1 targets loaded" in started[-1]["message"]
+
+
+def test_a_damaged_state_file_is_reported_and_replaced(tmp_path: Path) -> None:
+    """A state file that is not ours is logged and the daemon starts afresh, then saves anew."""
+    config_file = daemon_config(tmp_path)
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "state.json").write_text("{not json")
+    leaf = pki.issue(pki.make_ca("Root"))
+    service = run_service(config_file, [leaf])
+    service.stopService()
+    warning = [
+        e for e in read_lines(tmp_path / "logs" / "daemon.jsonl") if e["event.action"] == "state"
+    ]
+    assert "not JSON" in warning[0]["message"]
+    saved = json.loads((tmp_path / "logs" / "state.json").read_text())
+    assert set(saved["targets"]) == {"tls://127.0.0.1:1"}
+
+
+def test_state_is_saved_after_a_delay_not_at_every_probe(tmp_path: Path) -> None:
+    """Changes are written a few seconds later in one go; probes that change nothing write
+    nothing."""
+    from diagnostics.daemon import STATE_SAVE_DELAY
+
+    config_file = daemon_config(tmp_path)
+    leaf = pki.issue(pki.make_ca("Root"))
+    reactor = MemoryReactorClock()
+    service = run_service(config_file, [leaf], reactor=reactor)
+    state = tmp_path / "logs" / "state.json"
+    assert not state.exists()
+    reactor.advance(STATE_SAVE_DELAY)
+    assert state.exists()
+    written = state.stat().st_mtime_ns
+    state.unlink()
+    service.probe_function = lambda _r, target, _o: defer.succeed(result_with_leaf(target, leaf))
+    reactor.advance(30)  # more probes of the same leaf
+    assert not state.exists() and written
+    service.stopService()
+
+
+def test_reload_moves_logs_and_metrics_listener(tmp_path: Path) -> None:
+    """SIGHUP with a new log_dir, rotation size and metrics_listen applies them: the streams
+    continue in the new folder and the metrics are served on the new address only."""
+    config_file = daemon_config(tmp_path, metrics_listen="127.0.0.1:9131")
+    reactor = MemoryReactorClock()
+    leaf = pki.issue(pki.make_ca("Root"))
+    service = run_service(config_file, [leaf], reactor=reactor)
+    old_port = service.port
+    daemon_config(tmp_path, log_dir="moved", metrics_listen="127.0.0.1:9132", log_max_bytes=2048)
+    assert service.reload() is True
+    assert [(p, i) for p, _f, _b, i in reactor.tcpServers] == [
+        (9131, "127.0.0.1"),
+        (9132, "127.0.0.1"),
+    ]
+    assert service.port is not old_port
+    old = read_lines(tmp_path / "logs" / "daemon.jsonl")
+    assert old[-1]["message"] == f"log streams move to {tmp_path / 'moved'}"
+    new = read_lines(tmp_path / "moved" / "daemon.jsonl")
+    assert [e["message"] for e in new][:2] == [
+        "metrics now on 0.0.0.0:9132",  # the memory reactor reports 0.0.0.0
+        "configuration reloaded: 1 targets",
+    ]
+    assert service.streams.client._logger.max_bytes == 2048
+    service.probe_function = lambda _r, target, _o: defer.succeed(result_with_leaf(target, leaf))
+    reactor.advance(20)
+    assert read_lines(tmp_path / "moved" / "client.jsonl")
+    service.stopService()
+    assert json.loads((tmp_path / "moved" / "state.json").read_text())["targets"]
+
+
+class BusyPortReactor(MemoryReactorClock):
+    """A memory reactor on which some ports are taken by someone else."""
+
+    def __init__(self, busy: set[int]) -> None:
+        super().__init__()
+        self.busy = busy
+
+    def listenTCP(self, port: int, factory: Any, backlog: int = 50, interface: str = "") -> Any:
+        """Refuse the busy ports as the real reactor does."""
+        from twisted.internet.error import CannotListenError
+
+        if port in self.busy:
+            raise CannotListenError(interface, port, OSError(98, "Address already in use"))
+        return super().listenTCP(port, factory, backlog, interface)
+
+
+def test_reload_to_a_busy_metrics_port_keeps_the_old_listener(tmp_path: Path) -> None:
+    """When the new metrics_listen cannot be bound the old listener stays, and the reason is
+    logged; the rest of the new configuration still applies."""
+    config_file = daemon_config(tmp_path, metrics_listen="127.0.0.1:9131")
+    reactor = BusyPortReactor({9999})
+    service = run_service(config_file, [pki.issue(pki.make_ca("Root"))], reactor=reactor)
+    port = service.port
+    daemon_config(
+        tmp_path, 'interval = 20\n[[target]]\nurl = "tls://127.0.0.1:2"',
+        metrics_listen="127.0.0.1:9999",
+    )  # fmt: skip
+    assert service.reload() is True
+    assert service.port is port
+    events = read_lines(tmp_path / "logs" / "daemon.jsonl")
+    failed = [e for e in events if e.get("event.outcome") == "failure"]
+    assert "metrics_listen 127.0.0.1:9999 cannot be bound" in failed[0]["message"]
+    assert "Address already in use" in failed[0]["error.message"]
+    assert set(service.scheduler.entries) == {"tls://127.0.0.1:1", "tls://127.0.0.1:2"}
+    service.stopService()
+
+
+def test_rotation_under_a_running_daemon(tmp_path: Path) -> None:
+    """With a small log_max_bytes the running daemon's client.jsonl rotates: at most
+    log_backups old files stay, no line is split, and the newest lines are kept in order."""
+    config_file = daemon_config(tmp_path, log_max_bytes=4096, log_backups=2)
+    leaf = pki.issue(pki.make_ca("Root"))
+    run_service(config_file, [leaf] * 40).stopService()
+    logs = tmp_path / "logs"
+    names = sorted(p.name for p in logs.iterdir() if p.name.startswith("client"))
+    assert names == ["client.jsonl", "client.jsonl.1", "client.jsonl.2"]
+    kept: list[dict[str, Any]] = []
+    for name in reversed(names):
+        lines = read_lines(logs / name)  # every line parses: none was split
+        assert (logs / name).stat().st_size <= 4096 or len(lines) == 1
+        kept += lines
+    times = [e["@timestamp"] for e in kept]
+    assert times == sorted(times)
+    assert all(e["event.action"] == "tls-probe" for e in kept)
+    assert 1 < len(kept) < 40
+
+
+def test_log_stdout_writes_every_stream_to_standard_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--log-stdout: the streams are JSON lines on standard output, each naming its stream in
+    log.logger; no log file is written."""
+    config_file = daemon_config(tmp_path)
+    leaf = pki.issue(pki.make_ca("Root"))
+    run_service(config_file, [leaf], log_stdout=True).stopService()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_stream = {e["log.logger"]: e["event.action"] for e in lines}
+    assert by_stream["tlsdiag.client"] == "tls-probe"
+    assert [e["event.action"] for e in lines if e["log.logger"] == "tlsdiag.daemon"] == [
+        "start",
+        "stop",
+    ]
+    assert all("@timestamp" in e and "log.level" in e for e in lines)
+    assert not list((tmp_path / "logs").glob("*.jsonl"))
+
+
+# -- twistd -----------------------------------------------------------------------------------
+
+TWISTD = Path(sys.executable).parent / "twistd"
+
+
+@pytest.mark.skipif(not TWISTD.exists(), reason="needs twistd next to the interpreter")
+def test_twistd_plugin_runs_the_daemon(tmp_path: Path) -> None:
+    """``twistd -n tlsdiag --config FILE`` runs the same daemon: it probes, writes its streams
+    and metrics, and SIGTERM ends it with exit 0 after the stop event."""
+    listed = subprocess.run([str(TWISTD), "--help"], capture_output=True, text=True, check=True)
+    assert "tlsdiag" in listed.stdout
+    metrics_port = free_port()
+    closed = free_port()  # nobody listens: every probe fails fast with connection_refused
+    config = tmp_path / "tlsdiag.toml"
+    config.write_text(
+        f'[daemon]\nlog_dir = "logs"\nmetrics_listen = "127.0.0.1:{metrics_port}"\n'
+        f'[defaults]\ninterval = 1\n[[target]]\nurl = "tls://127.0.0.1:{closed}"\n'
+    )
+    logs = tmp_path / "logs"
+    daemon = subprocess.Popen(
+        [str(TWISTD), "-n", "--pidfile=", "tlsdiag", "--config", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        probes = wait_for("a probe", lambda: read_lines(logs / "client.jsonl"), daemon)
+        assert probes[0]["error.code"] == "connection_refused"
+        assert probes[0]["log.logger"] == "tlsdiag.client"
+        failed = f'probe_success{{target="tls://127.0.0.1:{closed}"}} 0.0'
+        wait_for(
+            "metrics",
+            lambda: failed in http_get(f"http://127.0.0.1:{metrics_port}/metrics")[1],
+            daemon,
+        )
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            output = daemon.communicate(timeout=DEADLINE)[0].decode()
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            raise
+    assert daemon.returncode == 0, output
+    events = read_lines(logs / "daemon.jsonl")
+    actions = [e["event.action"] for e in events if e["event.action"] != "twisted"]
+    assert actions[0] == "start" and actions[-1] == "stop"
+    bridged = [e["message"] for e in events if e["event.action"] == "twisted"]
+    assert "Received SIGTERM, shutting down." in bridged
+
+
+@pytest.mark.skipif(not TWISTD.exists(), reason="needs twistd next to the interpreter")
+def test_twistd_plugin_refuses_an_invalid_config(tmp_path: Path) -> None:
+    """Under twistd too an invalid configuration ends with exit 2 and every problem."""
+    config = tmp_path / "bad.toml"
+    config.write_text('[daemon]\nconcurrency = 0\n[[target]]\nurl = "tls://x"\n')
+    done = subprocess.run(
+        [str(TWISTD), "-n", "--pidfile=", "tlsdiag", "--config", str(config)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{config}: daemon.concurrency: must be at least 1, not 0" in done.stderr
+    assert f"{config}: target[0].url:" in done.stderr

@@ -1,0 +1,66 @@
+# -*- test-case-name: tests.test_daemon -*-
+"""A small JSON file that carries the daemon's transition state across restarts.
+
+Written whole to a temporary file and renamed over the old one, so a crash
+leaves either the previous state or the new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from typing import Any
+
+STATE_FILE = "state.json"
+FORMAT = 1
+# Far above what any real target list needs (a few hundred bytes per target); a bigger file
+# is not ours or is damaged, and reading it whole would cost memory for nothing.
+MAX_BYTES = 64 * 1024 * 1024
+
+
+class StateError(ValueError):
+    """A state file that cannot be used, with the reason."""
+
+
+def load_state(path: str) -> dict[str, Any]:
+    """The targets' state saved at ``path``; empty when there is none; StateError when damaged."""
+    try:
+        size = os.path.getsize(path)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise StateError(f"{path}: {exc.strerror or exc}") from None
+    if size > MAX_BYTES:
+        raise StateError(f"{path}: {size} bytes is more than a state file can be ({MAX_BYTES})")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as exc:
+        raise StateError(f"{path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise StateError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise StateError(f"{path}: not a tlsdiag state file of format {FORMAT}")
+    targets = data.get("targets")
+    if not isinstance(targets, dict):
+        raise StateError(f"{path}: no targets object")
+    return targets
+
+
+def save_state(path: str, targets: dict[str, Any]) -> None:
+    """Replace the file at ``path`` atomically with ``targets``; OSError when it cannot."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump({"format": FORMAT, "targets": targets}, out, separators=(",", ":"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
