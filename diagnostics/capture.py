@@ -4,12 +4,15 @@
 it sets SNI (never for IP literals), records every verify callback call as
 ``(depth, errno, certificate)`` and lets the handshake continue, and captures
 the negotiated facts and both chains the moment the handshake is done.
+:class:`RecordingServerCreator` does the same for the server side of a
+listener: it records the client's certificate, SNI and offered ALPN protocols.
 Exceptions raised inside pyOpenSSL callbacks are trapped and kept, because
 pyOpenSSL would otherwise lose them.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +26,10 @@ from service_identity.cryptography import (
     verify_certificate_hostname,
     verify_certificate_ip_address,
 )
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IOpenSSLServerConnectionCreator,
+)
 from zope.interface import implementer
 
 from diagnostics import catalogue, certs
@@ -66,6 +72,9 @@ class HandshakeCapture:
     on_done: Callable[[], None] | None = None
     on_activity: Callable[[], None] | None = None
     connection: SSL.Connection | None = None
+    server_side: bool = False
+    alpn_offered: tuple[str, ...] = ()
+    preferred_alpn: tuple[bytes, ...] = ()
 
     def record_verify(self, cert: crypto.X509, errno: int, depth: int) -> None:
         """Keep one verify callback call."""
@@ -87,6 +96,10 @@ class HandshakeCapture:
         """Keep the chain the peer sent and the one OpenSSL built, as far as they got."""
         served = conn.get_peer_cert_chain(as_cryptography=True) or []
         verified = conn.get_verified_chain(as_cryptography=True) or []
+        if self.server_side:
+            # On the server side OpenSSL's peer chain leaves out the client's own certificate.
+            leaf = conn.get_peer_certificate(as_cryptography=True)
+            served = [leaf, *served] if leaf is not None else []
         self.served_chain = tuple(served)
         self.verified_chain = tuple(verified)
 
@@ -112,6 +125,10 @@ class HandshakeCapture:
     def record_done(self, conn: SSL.Connection) -> None:
         """Capture chains and negotiated facts at handshake completion."""
         self.record_chains(conn)
+        if self.server_side:
+            sni = conn.get_servername()
+            # SNI travels as an A-label (ASCII); it is reported as sent.
+            self.servername = sni.decode("ascii", "replace") if sni else None
         alpn = conn.get_alpn_proto_negotiated()
         self.tls = TLSFacts(
             version=conn.get_protocol_version_name(),
@@ -138,15 +155,26 @@ def _trap(capture: HandshakeCapture, func: Callable[..., Any]) -> Callable[..., 
     return wrapper
 
 
-def instrument(conn: SSL.Connection, capture: HandshakeCapture) -> None:
-    """Install the recording verify and info callbacks on a connection."""
+def instrument(
+    conn: SSL.Connection,
+    capture: HandshakeCapture,
+    *,
+    verify_mode: int | None = None,
+    strict: bool = False,
+) -> None:
+    """Install the recording verify and info callbacks on a connection.
+
+    ``verify_mode`` defaults to the context's mode (at least ``VERIFY_PEER``);
+    with ``strict`` OpenSSL's own verdict stands, otherwise nothing aborts.
+    """
     capture.connection = conn
 
     def on_verify(
         _conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int
     ) -> bool:
         capture.record_verify(cert, errno, depth)
-        return True  # never abort: the events are judged afterwards
+        # Not strict: never abort, the events are judged afterwards.
+        return bool(ok) if strict else True
 
     closing_handshake_call = False
 
@@ -172,9 +200,9 @@ def instrument(conn: SSL.Connection, capture: HandshakeCapture) -> None:
             if capture.on_activity is not None:
                 capture.on_activity()
 
-    conn.set_verify(
-        conn.get_context().get_verify_mode() or SSL.VERIFY_PEER, _trap(capture, on_verify)
-    )
+    if verify_mode is None:
+        verify_mode = conn.get_context().get_verify_mode() or SSL.VERIFY_PEER
+    conn.set_verify(verify_mode, _trap(capture, on_verify))
     conn.set_info_callback(_trap(capture, on_info))
 
 
@@ -207,6 +235,58 @@ class RecordingClientCreator:
         if self.alpn:
             conn.set_alpn_protos(list(self.alpn))
         instrument(conn, self.capture)
+        return conn
+
+
+# The capture of each server connection, for context-wide callbacks (Twisted's TLS
+# layer owns the connections' app data).
+_SERVER_CAPTURES: weakref.WeakKeyDictionary[SSL.Connection, HandshakeCapture] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def select_alpn(conn: SSL.Connection, offered: list[bytes]) -> Any:
+    """A context's ALPN callback: record what the client offers, pick by preference.
+
+    The preference is the ``preferred_alpn`` of the connection's capture.
+    """
+    capture = _SERVER_CAPTURES.get(conn)
+    if capture is not None:
+        capture.alpn_offered = tuple(p.decode("ascii", "replace") for p in offered)
+        for protocol in capture.preferred_alpn:
+            if protocol in offered:
+                return protocol
+    return SSL.NO_OVERLAPPING_PROTOCOLS
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class RecordingServerCreator:
+    """Server connections that record the client's side of the handshake.
+
+    ``verify_mode`` decides whether a client certificate is requested
+    (``VERIFY_PEER``) or required (with ``VERIFY_FAIL_IF_NO_PEER_CERT``); a bad
+    client certificate aborts the handshake only with ``strict``.  The context
+    should have :func:`select_alpn` as its ALPN callback to see what is offered.
+    """
+
+    def __init__(
+        self,
+        context: SSL.Context,
+        *,
+        verify_mode: int = SSL.VERIFY_NONE,
+        strict: bool = False,
+        alpn: tuple[bytes, ...] = (),
+    ) -> None:
+        self.context = context
+        self.verify_mode = verify_mode
+        self.strict = strict
+        self.capture = HandshakeCapture(server_side=True, preferred_alpn=alpn)
+
+    def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
+        """Build the pyOpenSSL connection for one accepted TLS connection."""
+        conn = SSL.Connection(self.context, None)
+        _SERVER_CAPTURES[conn] = self.capture
+        instrument(conn, self.capture, verify_mode=self.verify_mode, strict=self.strict)
         return conn
 
 

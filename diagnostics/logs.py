@@ -188,6 +188,43 @@ def log_probe(logger: Any, result: ProbeResult) -> None:
     )
 
 
+def log_session(logger: Any, result: ProbeResult) -> None:
+    """Write the one summary event of a listener session (the client's view, server side)."""
+    level = {Status.OK: "info", Status.PROBLEMS: "warning", Status.FAILED: "error"}[result.status]
+    summary = result.findings[0].summary if result.findings else "ok"
+    fields = ecs_fields(result, peer_role="client")
+    client = result.client
+    if client is not None:
+        fields["client.address"] = client.address
+        fields["client.port"] = client.port
+        if certs.is_ip_literal(client.address):
+            fields["client.ip"] = client.address
+        if client.sni:
+            fields["tls.client.server_name"] = client.sni
+    user = (result.ftp or {}).get("user")
+    if user:
+        fields["user.name"] = user
+    where = f"{client.address}:{client.port}" if client is not None else "?"
+    getattr(logger, level)(
+        f"{result.status.value} client {where} at {result.target.url}: {summary}",
+        **{"event.action": "tls-listen"},
+        **fields,
+        tlsdiag=result_to_json(result),
+    )
+
+
+class SessionLog:
+    """The server-side stream of a log directory (``server.jsonl``)."""
+
+    def __init__(self, log_dir: str) -> None:
+        self.sink = RotatingFile(os.path.join(log_dir, "server.jsonl"))
+        self.logger = make_logger(self.sink, "server")
+
+    def write(self, result: ProbeResult) -> None:
+        """Append the summary event of one listener session."""
+        log_session(self.logger, result)
+
+
 class ProbeLog:
     """The client-side stream of a log directory."""
 

@@ -113,6 +113,16 @@ class ClientAuth:
 
 
 @attrs.frozen
+class ClientInfo:
+    """The client of a listener session: where it came from and what it asked for."""
+
+    address: str
+    port: int
+    sni: str | None = None
+    alpn_offered: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class HostnameCheck:
     """The result of checking the name used against the leaf certificate."""
 
@@ -174,6 +184,7 @@ class ProbeResult:
     ftp: Mapping[str, Any] | None = None
     timings: Timings = Timings()
     started_at: float = 0.0
+    client: ClientInfo | None = None
 
     @property
     def status(self) -> Status:

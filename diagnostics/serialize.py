@@ -95,6 +95,16 @@ def result_to_json(result: ProbeResult) -> dict[str, Any]:
             if result.client_auth
             else None
         ),
+        "client": (
+            {
+                "address": result.client.address,
+                "port": result.client.port,
+                "sni": result.client.sni,
+                "alpn_offered": list(result.client.alpn_offered),
+            }
+            if result.client
+            else None
+        ),
         "findings": [finding_to_json(f) for f in result.findings],
         "ocsp": None,
         "http": dict(result.http) if result.http is not None else None,

@@ -1,0 +1,129 @@
+# -*- test-case-name: tests.test_listen -*-
+"""``tlsdiag listen``: be the endpoint a partner points their real client at.
+
+One report per connection on standard output as it finishes (text, or one
+JSON object per line), one summary event per connection in ``server.jsonl``.
+Runs until SIGINT or SIGTERM, then closes the port and the open connections
+and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, TextIO
+
+from diagnostics.cli import EXIT_OK, EXIT_USAGE, UsageError, _positive_float, _positive_int
+from diagnostics.model import ProbeResult
+
+
+def register(subparsers: Any) -> None:
+    """Add ``listen`` to the sub-commands."""
+    parser = subparsers.add_parser(
+        "listen", help="accept partners' HTTPS/FTPS clients and diagnose their side"
+    )
+    parser.add_argument("url", metavar="URL", help="https://ADDR:PORT, ftps://… or ftpes://…")
+    parser.add_argument("--cert", required=True, metavar="FILE", help="our certificate (chain)")
+    parser.add_argument("--key", required=True, metavar="FILE")
+    parser.add_argument("--client-ca", action="append", default=[], metavar="FILE")
+    parser.add_argument("--require-client-cert", action="store_true")
+    parser.add_argument("--expect-cn", metavar="NAME")
+    parser.add_argument("--crl", action="append", default=[], metavar="FILE")
+    parser.add_argument("--log-dir", default="logs", metavar="DIR")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--max-connections", type=_positive_int, default=100, metavar="N")
+    parser.add_argument("--handshake-timeout", type=_positive_float, default=10.0, metavar="S")
+    parser.add_argument("--idle-timeout", type=_positive_float, default=60.0, metavar="S")
+    parser.set_defaults(handler=run)
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from diagnostics.listener.session import Limits, ListenerOptions
+
+    if (args.require_client_cert or args.expect_cn) and not args.client_ca:
+        raise UsageError(
+            "tlsdiag listen: --require-client-cert and --expect-cn need --client-ca FILE "
+            "(the CA, or the partner's self-signed certificate, that client certificates "
+            "must chain to)"
+        )
+    if args.expect_cn is not None and not args.expect_cn.strip():
+        raise UsageError("tlsdiag listen: --expect-cn must not be empty")
+    return ListenerOptions(
+        url=args.url,
+        cert_file=args.cert,
+        key_file=args.key,
+        client_ca_files=tuple(args.client_ca),
+        crl_files=tuple(args.crl),
+        require_client_cert=args.require_client_cert,
+        expect_cn=args.expect_cn,
+        limits=Limits(
+            max_connections=args.max_connections,
+            handshake_timeout=args.handshake_timeout,
+            idle_timeout=args.idle_timeout,
+        ),
+    )
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    """Listen until stopped; exit 0 after SIGINT/SIGTERM, 2 when it cannot start."""
+    from diagnostics.listener.session import load_material
+    from diagnostics.listener.verdict import render_session
+    from diagnostics.logs import SessionLog
+    from diagnostics.serialize import dumps
+    from diagnostics.target import TargetError
+    from diagnostics.trust import TrustError
+
+    options = _options(args)
+    try:
+        material = load_material(options)
+    except (TrustError, TargetError) as exc:
+        raise UsageError(f"tlsdiag listen: {exc}") from None
+    try:
+        log = SessionLog(args.log_dir)
+    except OSError as exc:
+        raise UsageError(f"--log-dir {args.log_dir!r}: {exc.strerror or exc}") from None
+
+    def emit(result: ProbeResult) -> None:
+        log.write(result)
+        text = dumps(result) if args.format == "json" else render_session(result) + "\n"
+        out.write(text + "\n")
+        out.flush()
+
+    return _serve(material, emit)
+
+
+def _serve(material: Any, emit: Any) -> int:
+    from twisted.internet import reactor
+    from twisted.internet.error import CannotListenError
+
+    from diagnostics.listener.service import listen
+
+    problems: list[str] = []
+
+    def start() -> None:
+        try:
+            listener = listen(reactor, material, emit)
+        except CannotListenError as exc:
+            problems.append(f"tlsdiag listen: cannot listen on {material.target.url}: {exc}")
+            reactor.stop()
+            return
+        reactor.addSystemEventTrigger("before", "shutdown", listener.stop)
+        host: Any = listener.address
+        print(
+            f"listening on {material.target.scheme}://{_host(host.host)}:{host.port} "
+            f"(pid {os.getpid()})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    reactor.callWhenRunning(start)
+    reactor.run()
+    if problems:
+        print(problems[0], file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,434 @@
+# -*- test-case-name: tests.test_listen -*-
+"""One accepted connection of a listener: its TLS capture, its limits and its record.
+
+A :class:`Session` is made for every TCP connection.  Its :class:`Gate` is
+the connection's protocol: it enforces the handshake and idle timeouts, looks
+at the first bytes (TLS, plain HTTP, or anything else) and hands the bytes to
+the TLS layer and the application (HTTPS or FTP) from then on.  The server
+side records exactly what the client side of a probe records: every verify
+callback, both chains, the negotiated facts, plus the client's address, SNI
+and offered ALPN protocols.  When the connection ends the session becomes a
+:class:`~diagnostics.model.ProbeResult`, judged by :mod:`.verdict`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from OpenSSL import SSL, crypto
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IAddress, IDelayedCall, IHandshakeListener, IReactorTime
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure as TwistedFailure
+from zope.interface import implementer
+
+from diagnostics import certs
+from diagnostics.capture import RecordingServerCreator, select_alpn
+from diagnostics.issuing import PrivateKey
+from diagnostics.listener.verdict import SessionPolicy, judge
+from diagnostics.model import ClientAuth, ClientInfo, Failure, Phase, ProbeResult, Target, Timings
+from diagnostics.serving import server_context
+from diagnostics.target import TargetError, parse_target
+from diagnostics.trust import TrustError, load_certificates, load_crl, read_file, ssl_reason
+
+LISTEN_SCHEMES = ("https", "ftps", "ftpes")
+_HTTP_METHOD = re.compile(rb"^[A-Z]{3,10} ")
+_SESSION_ID_CONTEXT = b"tlsdiag-listen"
+
+
+@attrs.frozen
+class Limits:
+    """Bounds that keep one slow or hostile client from hurting the others."""
+
+    max_connections: int = 100
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 60.0
+    max_request_bytes: int = 16 * 1024
+    max_line_bytes: int = 2048
+
+
+@attrs.frozen
+class ListenerOptions:
+    """What ``tlsdiag listen`` (or a ``[[listener]]``) is asked to do, by file name."""
+
+    url: str
+    cert_file: str
+    key_file: str
+    client_ca_files: tuple[str, ...] = ()
+    crl_files: tuple[str, ...] = ()
+    require_client_cert: bool = False
+    expect_cn: str | None = None
+    limits: Limits = Limits()
+
+
+@attrs.frozen
+class ListenerMaterial:
+    """Loaded listener set-up: the parsed URL, the TLS context, the client CAs."""
+
+    options: ListenerOptions
+    target: Target
+    context: SSL.Context
+    client_cas: tuple[x509.Certificate, ...]
+    policy: SessionPolicy
+
+    @property
+    def verify_mode(self) -> int:
+        """Request a client certificate when client CAs are set; require it when strict."""
+        if not self.client_cas:
+            return SSL.VERIFY_NONE
+        if self.options.require_client_cert:
+            return SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT
+        return SSL.VERIFY_PEER
+
+
+def parse_listen_url(url: str) -> Target:
+    """A listener URL (``https://``, ``ftps://``, ``ftpes://`` with an address); TargetError."""
+    target = parse_target(url)
+    if target.scheme not in LISTEN_SCHEMES:
+        raise TargetError(f"{url!r}: a listener serves https://, ftps:// or ftpes://")
+    return target
+
+
+def _load_key(path: str) -> PrivateKey:
+    data = read_file(path, "key file")
+    try:
+        if b"-----BEGIN" in data:
+            key: Any = serialization.load_pem_private_key(data, password=None)
+        else:
+            key = serialization.load_der_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise TrustError(
+            f"key file {path!r} cannot be used (encrypted or damaged?): {exc}"
+        ) from None
+    return key  # type: ignore[no-any-return]
+
+
+def load_material(options: ListenerOptions) -> ListenerMaterial:
+    """Read the certificate, key, client CAs and CRLs; TrustError or TargetError when unusable."""
+    target = parse_listen_url(options.url)
+    chain = load_certificates(options.cert_file, "certificate file")
+    if not chain:
+        raise TrustError(f"certificate file {options.cert_file!r} holds no certificate")
+    key = _load_key(options.key_file)
+    try:
+        ctx = server_context(chain, key)
+    except (SSL.Error, crypto.Error, ValueError) as exc:
+        raise TrustError(
+            f"key {options.key_file!r} does not fit certificate {options.cert_file!r}: "
+            f"{ssl_reason(exc)}"
+        ) from None
+    # One session cache for the control and the data connections of an FTPS client.
+    ctx.set_session_id(_SESSION_ID_CONTEXT)
+    ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
+    ctx.set_alpn_select_callback(select_alpn)
+    client_cas = tuple(c for path in options.client_ca_files for c in load_certificates(path))
+    store = ctx.get_cert_store()
+    assert store is not None
+    for ca in client_cas:
+        try:
+            store.add_cert(crypto.X509.from_cryptography(ca))
+        except crypto.Error:
+            continue  # the same certificate listed twice
+        ctx.add_client_ca(ca)
+    crls = tuple(load_crl(path) for path in options.crl_files)
+    for crl in crls:
+        store.add_crl(crl)
+    if crls:
+        store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
+    policy = SessionPolicy(
+        client_ca_names=tuple(certs.dn(ca.subject) for ca in client_cas),
+        require_client_cert=options.require_client_cert,
+        expect_cn=options.expect_cn,
+    )
+    return ListenerMaterial(options, target, ctx, client_cas, policy)
+
+
+def looks_like_tls(data: bytes) -> bool:
+    """The first bytes of a TLS record (handshake or alert, major version 3)."""
+    return len(data) >= 2 and data[0] in (0x15, 0x16) and data[1] == 0x03
+
+
+def _address(addr: IAddress) -> tuple[str, int]:
+    if isinstance(addr, IPv4Address | IPv6Address):
+        return addr.host, addr.port
+    return str(addr), 0
+
+
+class Session:
+    """One accepted connection, from the first byte to the close."""
+
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        material: ListenerMaterial,
+        on_finished: Callable[[Session], None],
+    ) -> None:
+        self.reactor = reactor
+        self.material = material
+        self.address, self.port = "", 0
+        self.on_finished = on_finished
+        self.started = reactor.seconds()
+        self.phase = Phase.HANDSHAKE
+        self.creator: RecordingServerCreator | None = None
+        self.handshake_at: float | None = None
+        self.failure: Failure | None = None
+        self.http: dict[str, Any] | None = None
+        self.ftp: dict[str, Any] | None = None
+        self.received_any = False
+        self.finished = False
+        self.transport: Any = None
+        self._timer: IDelayedCall | None = None
+
+    @property
+    def limits(self) -> Limits:
+        """This listener's bounds."""
+        return self.material.options.limits
+
+    # -- TLS ---------------------------------------------------------------------------
+
+    def new_creator(self, *, alpn: tuple[bytes, ...] = ()) -> RecordingServerCreator:
+        """The recording server creator of this session's control (or only) connection."""
+        self.creator = RecordingServerCreator(
+            self.material.context,
+            verify_mode=self.material.verify_mode,
+            strict=self.material.options.require_client_cert,
+            alpn=alpn,
+        )
+        self.creator.capture.on_done = self.handshake_done
+        return self.creator
+
+    def data_creator(self) -> RecordingServerCreator:
+        """A recording creator for a data connection: same context, never strict."""
+        return RecordingServerCreator(self.material.context, verify_mode=self.material.verify_mode)
+
+    def tls_protocol(self, app: Protocol, *, alpn: tuple[bytes, ...] = ()) -> Protocol:
+        """The TLS layer (server side, recording) with ``app`` inside, not yet connected."""
+        factory = TLSMemoryBIOFactory(
+            self.new_creator(alpn=alpn), False, _quiet(app), clock=self.reactor
+        )
+        protocol: Protocol = factory.buildProtocol(None)
+        return protocol
+
+    def handshake_done(self) -> None:
+        """The control connection's handshake completed: from now on the idle bound applies."""
+        self.handshake_at = self.reactor.seconds()
+        self.phase = Phase.APPLICATION
+        self.touch()
+
+    @property
+    def secured(self) -> bool:
+        """The (control) connection's handshake has completed."""
+        return self.creator is not None and self.creator.capture.done
+
+    # -- time bounds -------------------------------------------------------------------
+
+    def start_timer(self) -> None:
+        """The handshake bound, from the TCP connection on."""
+        self._arm(self.limits.handshake_timeout)
+
+    def touch(self) -> None:
+        """Activity: restart the idle bound once the handshake is done."""
+        if self.finished or not self.secured:
+            return  # until then the handshake bound keeps running, whatever arrives
+        self._arm(self.limits.idle_timeout)
+
+    def _arm(self, seconds: float) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = self.reactor.callLater(seconds, self._expired)
+
+    def hold(self) -> None:
+        """Stop the clock while the session itself is busy (a transfer in progress)."""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _expired(self) -> None:
+        self._timer = None
+        if self.finished:
+            return
+        if not self.secured:
+            seconds = self.limits.handshake_timeout
+            what = "finished the TLS handshake" if self.received_any else "sent anything"
+        else:
+            seconds = self.limits.idle_timeout
+            what = "sent anything more"
+        self.fail(
+            Failure(
+                phase=self.phase,
+                kind="timeout",
+                message=f"the client has not {what} within {seconds:g} s; the listener "
+                "closed the connection",
+            )
+        )
+        self.abort()
+
+    # -- the record --------------------------------------------------------------------
+
+    def fail(self, failure: Failure) -> None:
+        """Keep the first failure of the session."""
+        if self.failure is None:
+            self.failure = failure
+
+    def lost(self, reason: TwistedFailure) -> None:
+        """The connection (or its TLS layer) ended with ``reason``."""
+        exc = reason.value
+        if isinstance(exc, SSL.Error):
+            text = ssl_reason(exc)
+            phase = Phase.HANDSHAKE if not self.secured else self.phase
+            self.fail(Failure(phase=phase, kind="tls_error", message=text, reason=text))
+            return
+        if self.secured or self.failure is not None:
+            return
+        if not self.received_any:
+            message = "the client closed the connection without sending anything"
+        else:
+            message = "the client closed the connection during the TLS handshake"
+        kind = "connection_reset" if "reset" in str(exc).lower() else "connection_closed"
+        self.fail(Failure(phase=self.phase, kind=kind, message=message))
+
+    def result(self) -> ProbeResult:
+        """The session as captured so far, not yet judged."""
+        capture = self.creator.capture if self.creator is not None else None
+        if capture is not None:
+            capture.record_refused()
+            if capture.callback_errors:
+                exc = capture.callback_errors[0]
+                self.failure = Failure(
+                    phase=Phase.HANDSHAKE,
+                    kind="internal",
+                    message=f"error inside a TLS callback: {type(exc).__name__}: {exc}",
+                )
+        client_auth = None
+        if self.material.client_cas:
+            sent = bool(capture and capture.served_chain)
+            client_auth = ClientAuth(
+                requested=True, sent=sent, ca_names=self.material.policy.client_ca_names
+            )
+        now = self.reactor.seconds()
+        return ProbeResult(
+            target=self.material.target,
+            tls=capture.tls if capture else None,
+            served_chain=capture.served_chain if capture else (),
+            verified_chain=capture.verified_chain if capture else (),
+            verify_events=tuple(capture.events) if capture else (),
+            client_auth=client_auth,
+            failure=self.failure,
+            http=dict(self.http) if self.http is not None else None,
+            ftp=dict(self.ftp) if self.ftp is not None else None,
+            timings=Timings(
+                connect_s=0.0,
+                handshake_s=_delta(self.started, self.handshake_at),
+                total_s=round(now - self.started, 6),
+            ),
+            started_at=self.started,
+            client=ClientInfo(
+                address=self.address,
+                port=self.port,
+                sni=capture.servername if capture else None,
+                alpn_offered=capture.alpn_offered if capture else (),
+            ),
+        )
+
+    def verdict(self) -> ProbeResult:
+        """The session judged: findings filled in, the session's own first."""
+        return judge(self.result(), self.material.policy, trusted=self.material.client_cas)
+
+    # -- the end -----------------------------------------------------------------------
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def finish(self) -> None:
+        """The connection is gone: stop the clock, report once."""
+        if self.finished:
+            return
+        self.finished = True
+        self.hold()
+        self.on_finished(self)
+
+
+def _delta(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round(end - start, 6)
+
+
+def _quiet(protocol: Protocol) -> Factory[Protocol]:
+    factory = Factory.forProtocol(lambda: protocol)
+    factory.noisy = False
+    return factory
+
+
+@implementer(IHandshakeListener)
+class Gate(Protocol):
+    """The TCP connection's protocol: bounds, the first-byte check, then the layers inside.
+
+    ``tls_first`` (HTTPS, implicit FTPS): the first bytes must be a TLS
+    ClientHello; plain HTTP gets ``on_plain_http`` (an HTTP answer), anything
+    else goes to OpenSSL, which names it.  Otherwise (explicit FTPS) the
+    application speaks plain text at once and starts TLS itself.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        app: Protocol,
+        *,
+        tls_first: bool,
+        alpn: tuple[bytes, ...] = (),
+        on_plain_http: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.app = app
+        self.tls_first = tls_first
+        self.alpn = alpn
+        self.on_plain_http = on_plain_http
+        self.inner: Protocol | None = None
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.session.transport = self.transport
+        self.session.address, self.session.port = _address(self.transport.getPeer())
+        self.session.start_timer()
+        if not self.tls_first:
+            self.session.phase = Phase.STARTTLS
+            self.inner = self.app
+            self.app.makeConnection(self.transport)  # type: ignore[no-untyped-call]
+
+    def dataReceived(self, data: bytes) -> None:
+        session = self.session
+        first = not session.received_any
+        session.received_any = True
+        session.touch()
+        if self.inner is None and first:
+            plain_http = _HTTP_METHOD.match(data) is not None and not looks_like_tls(data)
+            if plain_http and self.on_plain_http is not None:
+                self.on_plain_http(data)
+                return
+            self.inner = session.tls_protocol(self.app, alpn=self.alpn)
+            self.inner.makeConnection(self.transport)  # type: ignore[no-untyped-call]
+        if self.inner is not None:
+            self.inner.dataReceived(data)
+
+    def handshakeCompleted(self) -> None:
+        """TLS started in place (``AUTH TLS``) completed: tell the application."""
+        if IHandshakeListener.providedBy(self.app):
+            self.app.handshakeCompleted()
+
+    def connectionLost(self, reason: TwistedFailure = connectionDone) -> None:
+        try:
+            if self.inner is not None:
+                self.inner.connectionLost(reason)
+            else:
+                self.session.lost(reason)
+        finally:
+            self.session.finish()

@@ -1,0 +1,311 @@
+# -*- test-case-name: tests.test_listen_verdict -*-
+"""The verdict on one listener session: what the partner's client did wrong, and its report.
+
+Pure data.  :func:`judge` runs the ordinary diagnosis with the roles swapped
+(we judge a client's certificate) and puts the session findings first: a
+missing or rejected client certificate, an account name that does not match
+the certificate, and the FTPS habits of the partner's client.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+from cryptography import x509
+
+from diagnostics import certs
+from diagnostics.diagnose import DiagnosisContext, diagnose
+from diagnostics.lint import describe
+from diagnostics.model import Finding, ProbeResult, Severity, Side, Status
+from diagnostics.render_text import render_text
+
+# Findings that mean "the client certificate does not let this client in".
+REFUSING_IDS = frozenset(
+    {"client_certificate_missing", "client_certificate_rejected", "account_mismatch"}
+)
+# Failure kinds this module explains itself (the generic failure finding is dropped).
+_OWN_FAILURE_KINDS = frozenset({"wrong_scheme"})
+
+_NON_RESUMING = (
+    "Python's ftplib.FTP_TLS, Apache Commons Net's FTPSClient without extra code, and "
+    "Windows clients whose TLS stack refuses resumption without Extended Master Secret"
+)
+
+
+@attrs.frozen
+class SessionPolicy:
+    """What the listener asks of its clients."""
+
+    client_ca_names: tuple[str, ...] = ()
+    require_client_cert: bool = False
+    expect_cn: str | None = None
+
+    @property
+    def requests_certificate(self) -> bool:
+        """A client certificate is asked for (client CAs are configured)."""
+        return bool(self.client_ca_names)
+
+
+def peer_name(result: ProbeResult) -> str:
+    """The client as ``address:port`` (IPv6 in brackets), or the listener when unknown."""
+    client = result.client
+    if client is None:
+        target = result.target
+        return f"{target.host}:{target.port}"
+    host = f"[{client.address}]" if ":" in client.address else client.address
+    return f"{host}:{client.port}"
+
+
+def judge(
+    result: ProbeResult,
+    policy: SessionPolicy,
+    *,
+    trusted: Sequence[x509.Certificate] = (),
+    now: datetime.datetime | None = None,
+) -> ProbeResult:
+    """The session with its findings: the session's own first, then the diagnosis."""
+    context = DiagnosisContext(
+        trusted=tuple(trusted), role="client", now=now, peer=peer_name(result)
+    )
+    diagnosed = diagnose(attrs.evolve(result, findings=()), context)
+    own = session_findings(diagnosed, policy)
+    own_ids = {f.id for f in own}
+    rest = list(diagnosed.findings)
+    failure = diagnosed.failure
+    if failure is not None and failure.kind in _OWN_FAILURE_KINDS and rest and own:
+        rest.pop(0)  # the generic "failed" finding; ours says what happened
+    combined = [*own, *(f for f in rest if f.id not in own_ids)]
+    combined.sort(key=lambda f: f.severity.rank)
+    return attrs.evolve(diagnosed, findings=tuple(combined))
+
+
+def refused(result: ProbeResult) -> bool:
+    """The client certificate does not let this client in (HTTP 403)."""
+    return any(f.id in REFUSING_IDS for f in result.findings)
+
+
+# -- session findings ----------------------------------------------------------------------
+
+
+def session_findings(result: ProbeResult, policy: SessionPolicy) -> list[Finding]:
+    """The findings only a listener can make, most important first."""
+    peer = peer_name(result)
+    found = [
+        *_certificate_findings(result, policy, peer),
+        *_account_findings(result, policy, peer),
+        *_ftp_findings(result.ftp, peer),
+    ]
+    return sorted(found, key=lambda f: f.severity.rank)
+
+
+def _accepted(policy: SessionPolicy) -> str:
+    return "; ".join(f"'{name}'" for name in policy.client_ca_names) or "none configured"
+
+
+def _certificate_findings(result: ProbeResult, policy: SessionPolicy, peer: str) -> list[Finding]:
+    if not policy.requests_certificate:
+        return []
+    leaf = result.leaf
+    handshake_done = result.tls is not None
+    if leaf is None:
+        if not handshake_done:
+            return []  # a refused handshake is explained by its failure
+        return [
+            Finding(
+                "client_certificate_missing",
+                Severity.ERROR,
+                Side.CLIENT,
+                f"The client {peer} sent no client certificate, although this server asked "
+                "for one.",
+                f"Accepted issuers named in the request: {_accepted(policy)}. A TLS client "
+                "sends a certificate only when one is configured, and many send it only when "
+                "it comes from one of the CAs the server names.",
+                "Configure the client certificate and its key in the partner's client (curl "
+                "--cert/--key, openssl s_client -cert/-key, the certificate setting of the "
+                "FTP client), issued by one of the accepted CAs.",
+            )
+        ]
+    errors = result.verify_errors
+    if not errors:
+        return []
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more verify errors)" if len(errors) > 1 else ""
+    return [
+        Finding(
+            "client_certificate_rejected",
+            Severity.ERROR,
+            Side.EITHER,
+            f"The client certificate {describe(leaf)} from {peer} was rejected: "
+            f"{first.reason} (OpenSSL verify error {first.code} at depth {first.depth}){more}.",
+            f"Accepted issuers: {_accepted(policy)}; the certificate is issued by "
+            f"'{certs.dn(leaf.issuer)}'. The findings below name the exact cause. This "
+            "listener let the handshake finish only to report it; a production server "
+            "refuses the connection.",
+            "The partner uses a certificate from an accepted CA (and sends its "
+            "intermediates), or this server adds the partner's CA to its client CAs "
+            "(--client-ca).",
+        )
+    ]
+
+
+def _account_findings(result: ProbeResult, policy: SessionPolicy, peer: str) -> list[Finding]:
+    expected = policy.expect_cn
+    leaf = result.leaf
+    if expected is None or leaf is None:
+        return []
+    names = certs.common_names(leaf.subject)
+    if expected in names:
+        return []
+    shown = ", ".join(f"'{n}'" for n in names) or "none"
+    same_but_case = [n for n in names if n.casefold() == expected.casefold()]
+    if same_but_case:
+        return [
+            Finding(
+                "account_mismatch",
+                Severity.ERROR,
+                Side.EITHER,
+                f"The client certificate's common name '{same_but_case[0]}' differs from the "
+                f"account '{expected}' only in letter case; the comparison is case-sensitive.",
+                f"Certificate {describe(leaf)} from {peer}. File-transfer servers compare "
+                "the certificate's CN with the account name exactly, so "
+                f"'{same_but_case[0]}' and '{expected}' are different accounts.",
+                f"Either rename the account to '{same_but_case[0]}', or have the partner's "
+                f"certificate reissued with CN={expected}.",
+            )
+        ]
+    return [
+        Finding(
+            "account_mismatch",
+            Severity.ERROR,
+            Side.EITHER,
+            f"The client certificate's common name ({shown}) is not the account '{expected}'.",
+            f"Certificate {describe(leaf)} from {peer}. A certificate login needs the "
+            "certificate's subject CN to equal the account name, compared case-sensitively.",
+            f"The partner uses the certificate issued for '{expected}', or the account "
+            "name is corrected.",
+        )
+    ]
+
+
+def _ftp_findings(ftp: Mapping[str, Any] | None, peer: str) -> list[Finding]:
+    if not ftp:
+        return []
+    found: list[Finding] = []
+    if ftp.get("tls_before_auth"):
+        found.append(
+            Finding(
+                "ftps_tls_before_auth",
+                Severity.ERROR,
+                Side.CLIENT,
+                f"The client {peer} started a TLS handshake at once on this explicit-FTPS "
+                "port, without the plain-text greeting and AUTH TLS.",
+                "It is configured for implicit FTPS (ftps://, usually port 990); an "
+                "explicit-FTPS port greets in plain text and starts TLS only after AUTH TLS. "
+                "The client typically reports 'wrong version number' or a broken record.",
+                "Configure the partner's client for explicit FTPS ('FTP over TLS, explicit', "
+                "ftpes://, curl --ssl-reqd ftp://) on this port, or use the implicit port.",
+            )
+        )
+    cleartext = ftp.get("cleartext_commands") or []
+    if cleartext:
+        found.append(
+            Finding(
+                "ftps_client_cleartext",
+                Severity.ERROR,
+                Side.CLIENT,
+                f"The client {peer} sent {cleartext[0]} in clear text before AUTH TLS.",
+                "Its FTP client is not configured for TLS, or only uses TLS when the server "
+                "offers it; this listener (like a secured file-transfer server) refuses "
+                "commands before AUTH TLS.",
+                "Turn on explicit TLS in the partner's client ('Require explicit FTP over "
+                "TLS', curl --ssl-reqd, ftplib.FTP_TLS).",
+            )
+        )
+    for data in ftp.get("data_connections") or []:
+        tls = data.get("tls")
+        if data.get("tls_error"):
+            found.append(
+                Finding(
+                    "ftps_data_tls_failed",
+                    Severity.ERROR,
+                    Side.CLIENT,
+                    f"The TLS handshake of the client {peer} on the data connection failed: "
+                    f"{data['tls_error']}.",
+                    "The control connection was secured; the data connection's handshake "
+                    "is a separate one and failed.",
+                    "Check the partner's client log for the same moment.",
+                )
+            )
+        elif isinstance(tls, Mapping) and not tls.get("session_reused"):
+            found.append(
+                Finding(
+                    "ftps_data_not_resumed",
+                    Severity.ERROR,
+                    Side.CLIENT,
+                    f"The client {peer} did not resume the control connection's TLS session "
+                    f"on the data connection ({data.get('command') or 'transfer'}).",
+                    "File-transfer servers require data connections to resume the control "
+                    "session by default (it binds the data connection to the authenticated "
+                    "client) and refuse others with 522 or 425 after a handshake that looks "
+                    f"successful. Clients that do not resume: {_NON_RESUMING}. This listener "
+                    "sent the data anyway, to deliver this report.",
+                    "Use a client that resumes the session (curl, lftp, FileZilla, WinSCP), "
+                    "or enable session reuse in the client (for ftplib: wrap the data socket "
+                    "with session=self.sock.session).",
+                )
+            )
+        break  # the first data connection tells; later ones repeat it
+    return found
+
+
+# -- the report ----------------------------------------------------------------------------
+
+
+def verdict_line(result: ProbeResult) -> str:
+    """One line: status, client, listener, and the primary finding or what went well."""
+    head = f"{result.status.value.upper()} client {peer_name(result)} at {result.target.url}"
+    if result.findings:
+        primary = result.findings[0]
+        if result.status is not Status.OK or primary.severity is not Severity.INFO:
+            return f"{head}: {primary.summary}"
+    tls = result.tls
+    if tls is None:
+        return head
+    leaf = result.leaf
+    who = f"client certificate {describe(leaf)} accepted" if leaf else "no client certificate"
+    return f"{head}: {tls.version}, {tls.cipher}, {who}"
+
+
+def _client_lines(result: ProbeResult) -> list[str]:
+    lines = []
+    client = result.client
+    if client is not None:
+        offered = ", ".join(client.alpn_offered) or "none"
+        lines.append(f"  client: sni={client.sni or '(none)'} alpn offered: {offered}")
+    http = result.http
+    if http and http.get("method"):
+        request = f"{http.get('method')} {http.get('path')} {http.get('version') or ''}".strip()
+        agent = f"  user-agent={http['user_agent']}" if http.get("user_agent") else ""
+        lines.append(f"  http request: {request}{agent}")
+    ftp = result.ftp
+    if ftp:
+        for data in ftp.get("data_connections") or []:
+            tls = data.get("tls")
+            state = "clear text"
+            if isinstance(tls, Mapping):
+                resumed = "resumed" if tls.get("session_reused") else "NOT resumed"
+                state = f"{tls.get('version')}, session {resumed}"
+            elif data.get("tls_error"):
+                state = f"TLS failed: {data['tls_error']}"
+            lines.append(f"  ftp data connection ({data.get('command')}): {state}")
+    return lines
+
+
+def render_session(result: ProbeResult) -> str:
+    """The plain-text report of one session (printed, and sent to the client)."""
+    # The generic "http:" line describes a server's answer; ours is in the client lines.
+    body = [line for line in render_text(result).splitlines()[1:] if not line.startswith("  http:")]
+    return "\n".join([verdict_line(result), *_client_lines(result), *body])
