@@ -32,8 +32,8 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
-from diagnostics import catalogue, certs
-from diagnostics.model import HostnameCheck, TLSFacts, VerifyEvent
+from diagnostics import catalogue, certs, stapling
+from diagnostics.model import HostnameCheck, OCSPFacts, TLSFacts, VerifyEvent
 
 OPENSSL_VERSION = SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode("ascii", "replace")
 
@@ -72,6 +72,7 @@ class HandshakeCapture:
     on_done: Callable[[], None] | None = None
     on_activity: Callable[[], None] | None = None
     connection: SSL.Connection | None = None
+    ocsp: OCSPFacts | None = None  # None: no staple was asked for, or the handshake stopped first
     server_side: bool = False
     alpn_offered: tuple[str, ...] = ()
     preferred_alpn: tuple[bytes, ...] = ()
@@ -91,6 +92,14 @@ class HandshakeCapture:
                 certificate=as_crypto,
             )
         )
+
+    def record_staple(self, conn: SSL.Connection, data: bytes) -> None:
+        """Keep what the server stapled (``b""``: nothing) in answer to our OCSP request."""
+        try:
+            leaf = conn.get_peer_certificate(as_cryptography=True)
+        except ValueError:  # a certificate cryptography refuses is judged elsewhere
+            leaf = None
+        self.ocsp = stapling.read_staple(data, leaf)
 
     def record_chains(self, conn: SSL.Connection) -> None:
         """Keep the chain the peer sent and the one OpenSSL built, as far as they got."""
@@ -206,6 +215,25 @@ def instrument(
     conn.set_info_callback(_trap(capture, on_info))
 
 
+# The OCSP callback belongs to the context, which many probes share: it finds the
+# capture of the connection it is called for here.
+_STAPLE_CAPTURES: weakref.WeakKeyDictionary[SSL.Connection, HandshakeCapture] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _on_staple(conn: SSL.Connection, data: bytes, _arg: object) -> bool:
+    capture = _STAPLE_CAPTURES.get(conn)
+    if capture is not None:
+        _trap(capture, capture.record_staple)(conn, data)
+    return True  # never abort: the staple is judged afterwards
+
+
+def record_staples(context: SSL.Context) -> None:
+    """Let a client context record stapled OCSP responses (before its first connection)."""
+    context.set_ocsp_client_callback(_on_staple)
+
+
 @implementer(IOpenSSLClientConnectionCreator)
 class RecordingClientCreator:
     """Client connections that record everything and never abort on a bad certificate."""
@@ -235,6 +263,8 @@ class RecordingClientCreator:
         if self.alpn:
             conn.set_alpn_protos(list(self.alpn))
         instrument(conn, self.capture)
+        _STAPLE_CAPTURES[conn] = self.capture
+        conn.request_ocsp()
         return conn
 
 

@@ -10,14 +10,15 @@ and says how to tell.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Literal
 
 import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from diagnostics import catalogue, certs
+from diagnostics import catalogue, certs, revocation
+from diagnostics.crl_findings import revocation_finding
 from diagnostics.ftp_findings import ftp_findings
 from diagnostics.lint import (
     CertFinding,
@@ -37,6 +38,7 @@ from diagnostics.model import (
     Side,
     VerifyEvent,
 )
+from diagnostics.stapling import staple_findings
 
 CONNECTION_KINDS = (
     "resolve_failed",
@@ -83,6 +85,10 @@ _CAUSE_RANK = {
     "weak_key": 6,
     "weak_signature": 6,
     "crl_unavailable": 7,
+    "crl_expired": 7,
+    "crl_not_yet_valid": 7,
+    "crl_signature_failure": 7,
+    "crl_unhandled_critical_extension": 7,
 }
 _OTHER_VERIFY_RANK = 4
 _LINT_RANK = 8
@@ -109,6 +115,12 @@ class DiagnosisContext:
     now: datetime.datetime | None = None
     warn_days: int = 30
     critical_days: int = 7
+    crls: tuple[revocation.KnownCRL, ...] = ()
+    """The CRLs the verification used (to name the revoked entry, the stale CRL, …)."""
+    crl_errors: Mapping[str, str] = attrs.field(factory=dict)
+    """Configured CRL sources (files, URLs) without a usable CRL, and why."""
+    revocation: tuple[revocation.RevocationOutcome, ...] = ()
+    """Outcomes of a revocation check made after the handshake (``--crl-from-cdp``)."""
     peer: str | None = None
     """How to name the certificate's owner in texts (``host:port``); the target by default."""
 
@@ -202,6 +214,8 @@ class _Diagnosis:
         for item in self.verify_findings():
             self.add(item, _CAUSE_RANK.get(item.finding.id, _OTHER_VERIFY_RANK))
         for item in self.hostname_findings():
+            self.add(item, _CAUSE_RANK.get(item.finding.id, _OTHER_VERIFY_RANK))
+        for item in staple_findings(self.result, self.now):
             self.add(item, _CAUSE_RANK.get(item.finding.id, _OTHER_VERIFY_RANK))
         for finding in self.result.findings:
             if finding != failure:  # diagnosing a diagnosed result changes nothing
@@ -422,6 +436,7 @@ class _Diagnosis:
             if code in _ISSUER_CODES:
                 continue
             items.extend(self.one_code(event, depth, code))
+        items.extend(self.revocation_finding(o) for o in self.context.revocation)
         items.sort(key=lambda i: _CAUSE_RANK.get(i.finding.id, _OTHER_VERIFY_RANK))
         return items
 
@@ -439,10 +454,11 @@ class _Diagnosis:
             yield self.expired(cert, depth)
         elif code == CERT_NOT_YET_VALID:
             yield self.not_yet_valid(cert, depth)
-        elif code == CERT_REVOKED:
-            yield self.revoked(cert, depth)
-        elif code == UNABLE_TO_GET_CRL:
-            yield self.crl_unavailable(cert)
+        elif code in revocation.CODES:
+            context = self.context
+            yield self.revocation_finding(
+                revocation.outcome_for_event(code, depth, cert, context.crls, context.crl_errors)
+            )
         elif code == INVALID_PURPOSE:
             yield self.wrong_eku(cert)
         elif code in (EE_KEY_TOO_SMALL, CA_KEY_TOO_SMALL):
@@ -731,28 +747,9 @@ class _Diagnosis:
             cert,
         )
 
-    def revoked(self, cert: x509.Certificate, depth: int) -> CertFinding:
-        return self._cf(
-            "revoked",
-            self.owner,
-            f"The {self._kind(cert, depth)} {describe(cert)} has been revoked by its CA "
-            f"'{certs.dn(cert.issuer)}'.",
-            "It is listed on the CRL that was checked. A revoked certificate stays revoked.",
-            f"Install a new certificate on the {self.who}.",
-            cert,
-        )
-
-    def crl_unavailable(self, cert: x509.Certificate) -> CertFinding:
-        return self._cf(
-            "crl_unavailable",
-            self.judge,
-            f"CRL checking is on, but no CRL of '{certs.dn(cert.issuer)}' is loaded to check "
-            f"{describe(cert)}.",
-            "OpenSSL never downloads CRLs itself; every issuer in the chain needs one.",
-            "Load the CRL (--crl FILE), let tlsdiag fetch it (--crl-from-cdp), or turn CRL "
-            "checking off.",
-            cert,
-        )
+    def revocation_finding(self, outcome: revocation.RevocationOutcome) -> CertFinding:
+        """A revocation outcome (OpenSSL's or our own check's) explained."""
+        return revocation_finding(outcome, role=self.role, where=self.where, now=self.now)
 
     def wrong_eku(self, cert: x509.Certificate) -> CertFinding:
         label = "serverAuth" if self.role == "server" else "clientAuth"

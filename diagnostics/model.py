@@ -6,6 +6,7 @@ converted once at capture time.
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Mapping
 from typing import Any
@@ -133,6 +134,35 @@ class HostnameCheck:
 
 
 @attrs.frozen
+class OCSPFacts:
+    """The OCSP response the server stapled to its certificate, or that it stapled none.
+
+    ``response_status`` is the response's own status (``successful``,
+    ``unauthorized``, …); the certificate fields describe its single response
+    for the leaf (or its first one when none names the leaf).  ``error`` holds
+    the parser's message when the stapled bytes are not an OCSP response.
+    """
+
+    stapled: bool
+    response_status: str | None = None
+    cert_status: str | None = None
+    this_update: datetime.datetime | None = None
+    next_update: datetime.datetime | None = None
+    produced_at: datetime.datetime | None = None
+    revocation_time: datetime.datetime | None = None
+    revocation_reason: str | None = None
+    responder: str | None = None
+    hash_algorithm: str | None = None
+    issuer_name_hash: bytes | None = None
+    issuer_key_hash: bytes | None = None
+    serial_number: int | None = None
+    responses: int = 0
+    signature_algorithm: str | None = None
+    signature: bytes | None = None
+    error: str | None = None
+
+
+@attrs.frozen
 class Failure:
     """Why a probe could not complete."""
 
@@ -185,6 +215,7 @@ class ProbeResult:
     timings: Timings = Timings()
     started_at: float = 0.0
     client: ClientInfo | None = None
+    ocsp: OCSPFacts | None = None
 
     @property
     def status(self) -> Status:

@@ -25,6 +25,11 @@ normalise the spaces around ``=``.  Where this output knowingly differs:
 * A failure is written as one ``error: …`` line: before ``CONNECTED`` when the
   connection or handshake never completed (TCP failures end the output there,
   as ``s_client`` stops), after the summary when it happened later.
+* Probes always ask for a stapled OCSP response, so the ``OCSP response`` block
+  of ``s_client -status`` follows ``CONNECTED`` whenever the handshake got as
+  far as the server's answer.  Of a stapled response it shows the one
+  certificate status that concerns the leaf; response extensions and the
+  responder certificates a response may carry are left out.
 """
 
 from __future__ import annotations
@@ -35,9 +40,9 @@ from typing import Any
 from cryptography import x509
 
 from diagnostics import certs
-from diagnostics.model import Failure, Phase, ProbeResult, VerifyEvent
+from diagnostics.model import Failure, OCSPFacts, Phase, ProbeResult, VerifyEvent
 
-__all__ = ["render_sclient", "verify_callback_lines"]
+__all__ = ["ocsp_lines", "render_sclient", "verify_callback_lines"]
 
 SEPARATOR = "---"
 
@@ -57,7 +62,7 @@ def render_sclient(result: ProbeResult) -> str:
     completed = result.tls is not None
     if failure is not None and not completed:
         lines.append(_failure_line(failure))
-    lines += ["CONNECTED", *_chain_lines(result.served_chain), SEPARATOR]
+    lines += ["CONNECTED", *ocsp_lines(result.ocsp), *_chain_lines(result.served_chain), SEPARATOR]
     lines += _peer_lines(result.leaf if completed else None)
     lines += _client_ca_lines(result.tls.client_ca_names if result.tls else ())
     lines += [SEPARATOR, *_summary_lines(result)]
@@ -89,6 +94,90 @@ def verify_callback_lines(events: Iterable[VerifyEvent]) -> list[str]:
         # s_client never aborts without -verify_return_error: every call continues.
         lines.append("verify return:1")
     return lines
+
+
+# OpenSSL's names and numbers for an OCSP response status (OCSP_response_status_str).
+_RESPONSE_STATUS = {
+    "successful": ("successful", 0),
+    "malformed_request": ("malformedrequest", 1),
+    "internal_error": ("internalerror", 2),
+    "try_later": ("trylater", 3),
+    "sig_required": ("sigrequired", 5),
+    "unauthorized": ("unauthorized", 6),
+}
+# RFC 5280 reason names and their CRLReason numbers (OCSP_crl_reason_str).
+_REASON_CODES = {
+    "unspecified": 0,
+    "keyCompromise": 1,
+    "cACompromise": 2,
+    "affiliationChanged": 3,
+    "superseded": 4,
+    "cessationOfOperation": 5,
+    "certificateHold": 6,
+    "removeFromCRL": 8,
+    "privilegeWithdrawn": 9,
+    "aACompromise": 10,
+}
+_OCSP_RULE = "======================================"
+_HEX_PER_LINE = 18  # bytes per line of OpenSSL's signature dump
+
+
+def ocsp_lines(facts: OCSPFacts | None) -> list[str]:
+    """What ``s_client -status`` prints about the stapled OCSP response."""
+    if facts is None:
+        return []
+    if not facts.stapled:
+        return ["OCSP response: no response sent"]
+    if facts.response_status is None:
+        # s_client cannot parse it either: it says so and dumps nothing.
+        return ["OCSP response: response parse error"]
+    name, number = _RESPONSE_STATUS.get(facts.response_status, (facts.response_status, -1))
+    lines = [
+        "OCSP response: ",
+        _OCSP_RULE,
+        "OCSP Response Data:",
+        f"    OCSP Response Status: {name} (0x{number:x})",
+    ]
+    if facts.cert_status is None:
+        return [*lines, _OCSP_RULE]
+    lines += [
+        "    Response Type: Basic OCSP Response",
+        "    Version: 1 (0x0)",
+        f"    Responder Id: {facts.responder or ''}",
+    ]
+    if facts.produced_at is not None:
+        lines.append(f"    Produced At: {certs.openssl_time(facts.produced_at)}")
+    lines += [
+        "    Responses:",
+        "    Certificate ID:",
+        f"      Hash Algorithm: {facts.hash_algorithm}",
+        f"      Issuer Name Hash: {(facts.issuer_name_hash or b'').hex().upper()}",
+        f"      Issuer Key Hash: {(facts.issuer_key_hash or b'').hex().upper()}",
+        f"      Serial Number: {_openssl_integer(facts.serial_number or 0)}",
+        f"    Cert Status: {facts.cert_status}",
+    ]
+    if facts.revocation_time is not None:
+        lines.append(f"    Revocation Time: {certs.openssl_time(facts.revocation_time)}")
+    if facts.revocation_reason is not None:
+        code = _REASON_CODES.get(facts.revocation_reason, -1)
+        lines.append(f"    Revocation Reason: {facts.revocation_reason} (0x{code:x})")
+    if facts.this_update is not None:
+        lines.append(f"    This Update: {certs.openssl_time(facts.this_update)}")
+    if facts.next_update is not None:
+        lines.append(f"    Next Update: {certs.openssl_time(facts.next_update)}")
+    lines += ["", f"    Signature Algorithm: {facts.signature_algorithm}", "    Signature Value:"]
+    signature = facts.signature or b""
+    for start in range(0, len(signature), _HEX_PER_LINE):
+        chunk = signature[start : start + _HEX_PER_LINE]
+        last = start + _HEX_PER_LINE >= len(signature)
+        lines.append("        " + ":".join(f"{b:02x}" for b in chunk) + ("" if last else ":"))
+    return [*lines, _OCSP_RULE]
+
+
+def _openssl_integer(value: int) -> str:
+    """An ASN.1 integer as OpenSSL writes it: upper-case hex in whole bytes."""
+    digits = f"{value:X}"
+    return digits if len(digits) % 2 == 0 else "0" + digits
 
 
 def _greeting_lines(ftp: Mapping[str, Any] | None) -> list[str]:

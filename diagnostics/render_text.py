@@ -5,7 +5,7 @@ from __future__ import annotations
 from cryptography import x509
 
 from diagnostics import certs
-from diagnostics.model import ProbeResult, Severity, Status
+from diagnostics.model import OCSPFacts, ProbeResult, Severity, Status
 
 _COLOURS = {"red": "\x1b[31m", "yellow": "\x1b[33m", "green": "\x1b[32m", "dim": "\x1b[2m"}
 _RESET = "\x1b[0m"
@@ -39,6 +39,25 @@ def _cert_line(cert: x509.Certificate) -> str:
     return f"{certs.dn(cert.subject)}  [{key}, until {certs.iso_time(certs.not_after(cert))[:10]}]"
 
 
+def ocsp_line(facts: OCSPFacts) -> str:
+    """One line about the stapled OCSP response (the probe always asks for one)."""
+    if not facts.stapled:
+        return "  ocsp: no staple"
+    if facts.response_status is None or (facts.cert_status is None and facts.error):
+        return f"  ocsp: stapled response does not parse: {facts.error}"
+    if facts.cert_status is None:
+        return f"  ocsp: stapled response status {facts.response_status}"
+    parts = [f"  ocsp: staple says {facts.cert_status}"]
+    if facts.revocation_time is not None:
+        reason = f" ({facts.revocation_reason})" if facts.revocation_reason else ""
+        parts.append(f"revoked {certs.iso_time(facts.revocation_time)}{reason}")
+    if facts.this_update is not None:
+        parts.append(f"this update {certs.iso_time(facts.this_update)}")
+    if facts.next_update is not None:
+        parts.append(f"next update {certs.iso_time(facts.next_update)}")
+    return ", ".join(parts)
+
+
 def chain_lines(result: ProbeResult) -> list[str]:
     """The served chain and the chain OpenSSL built, as two small trees."""
     lines: list[str] = []
@@ -61,6 +80,8 @@ def render_text(result: ProbeResult, *, colour: bool = False) -> str:
     if tls is not None:
         reused = ", session resumed" if tls.session_reused else ""
         lines.append(f"  tls: {tls.version} {tls.cipher}{reused}  ({tls.openssl_version})")
+    if result.ocsp is not None:
+        lines.append(ocsp_line(result.ocsp))
     if result.http:
         lines.append(
             f"  http: {result.http.get('status_line')}  server={result.http.get('server')}"

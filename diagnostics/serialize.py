@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Any
 
 from diagnostics import __version__, certs
-from diagnostics.model import Finding, ProbeResult, VerifyEvent
+from diagnostics.model import Finding, OCSPFacts, ProbeResult, VerifyEvent
 
 SCHEMA_VERSION = 1
 
@@ -33,6 +33,27 @@ def verify_error_to_json(event: VerifyEvent) -> dict[str, Any]:
         "name": event.name,
         "reason": event.reason,
         "subject": certs.dn(event.certificate.subject) if event.certificate else None,
+    }
+
+
+def _iso(when: datetime.datetime | None) -> str | None:
+    return certs.iso_time(when) if when is not None else None
+
+
+def ocsp_to_json(facts: OCSPFacts) -> dict[str, Any]:
+    """The ``ocsp`` object: what the server stapled in answer to the probe's request."""
+    return {
+        "stapled": facts.stapled,
+        "response_status": facts.response_status,
+        "cert_status": facts.cert_status,
+        "this_update": _iso(facts.this_update),
+        "next_update": _iso(facts.next_update),
+        "produced_at": _iso(facts.produced_at),
+        "revocation_time": _iso(facts.revocation_time),
+        "revocation_reason": facts.revocation_reason,
+        "responder": facts.responder,
+        "serial": f"{facts.serial_number:X}" if facts.serial_number is not None else None,
+        "error": facts.error,
     }
 
 
@@ -106,7 +127,7 @@ def result_to_json(result: ProbeResult) -> dict[str, Any]:
             else None
         ),
         "findings": [finding_to_json(f) for f in result.findings],
-        "ocsp": None,
+        "ocsp": ocsp_to_json(result.ocsp) if result.ocsp is not None else None,
         "http": dict(result.http) if result.http is not None else None,
         "ftp": dict(result.ftp) if result.ftp is not None else None,
         "timings": {

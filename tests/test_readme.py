@@ -14,6 +14,7 @@ SOURCES = (
     "lint.py",
     "ftp_findings.py",
     "engines/ftps.py",
+    "stapling.py",
     "inspection.py",
     "verification.py",
 )

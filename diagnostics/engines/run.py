@@ -425,6 +425,7 @@ class ProbeRun:
             ftp=self.ftp,
             timings=timings,
             started_at=self.started,
+            ocsp=capture.ocsp if capture else None,
         )
 
 
