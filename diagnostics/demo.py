@@ -19,7 +19,7 @@ from twisted.internet import defer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
-from diagnostics.issuing import Issued, PrivateKey, issue
+from diagnostics.issuing import Issued, PrivateKey, issue, make_ca
 from diagnostics.model import ProbeResult
 from diagnostics.options import ProbeOptions, TrustConfig
 from diagnostics.serving import ServerCreator, server_context
@@ -40,19 +40,19 @@ class Endpoint:
 def endpoints() -> tuple[Issued, list[Endpoint]]:
     """The demo's CA root and its endpoints."""
     now = datetime.datetime.now(datetime.UTC)
-    root = issue("tlsdiag demo root CA", is_ca=True, not_after=now + datetime.timedelta(days=30))
-    inter = issue("tlsdiag demo intermediate CA", issuer=root, is_ca=True)
+    root = make_ca("tlsdiag demo root CA", not_after=now + datetime.timedelta(days=30))
+    inter = make_ca("tlsdiag demo intermediate CA", parent=root)
     names = ("localhost", "127.0.0.1")
-    good = issue("localhost", issuer=inter, names=names)
+    good = issue(inter, "localhost", sans=names)
     expired = issue(
+        inter,
         "localhost",
-        issuer=inter,
-        names=names,
+        sans=names,
         not_before=now - datetime.timedelta(days=400),
         not_after=now - datetime.timedelta(days=3),
     )
-    wrong = issue("www.example.test", issuer=inter, names=("www.example.test",))
-    own = issue("localhost", names=names)
+    wrong = issue(inter, "www.example.test", sans=("www.example.test",))
+    own = issue(None, "localhost", sans=names)
     return root, [
         Endpoint("healthy", "nothing wrong", (good.cert, inter.cert), good.key),
         Endpoint("missing-intermediate", "serves its leaf only", (good.cert,), good.key),

@@ -1,0 +1,83 @@
+"""``tlsdiag lab``: start the local endpoints with known faults and print how to probe them."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from diagnostics.lab import DEFAULT_BASE_PORT, DEFAULT_BIND, DEFAULT_STATE_DIR, ManifestEntry
+
+
+def register(subparsers: Any) -> None:
+    """Add ``tlsdiag lab``."""
+    from diagnostics.cli import _positive_int
+
+    parser = subparsers.add_parser(
+        "lab", help="start local endpoints with known faults (HTTPS) to probe and learn from"
+    )
+    parser.add_argument("--bind", default=DEFAULT_BIND, metavar="ADDR")
+    parser.add_argument(
+        "--base-port",
+        type=_positive_int,
+        default=DEFAULT_BASE_PORT,
+        metavar="N",
+        help="the publisher listens on N, endpoint k on N+k (default %(default)s)",
+    )
+    parser.add_argument("--manifest", metavar="FILE", help="also write the manifest (JSON) here")
+    parser.add_argument(
+        "--state-dir",
+        default=DEFAULT_STATE_DIR,
+        metavar="DIR",
+        help="CA bundle, client identity, CRL and manifest (default %(default)s)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def table(manifest: Sequence[ManifestEntry]) -> str:
+    """One block per endpoint: name, URL, the expected finding, the fault, the probe command."""
+    width = max(len(e.name) for e in manifest)
+    url_width = max(len(e.url) for e in manifest)
+    lines = [f"{'NAME':<{width}}  {'URL':<{url_width}}  {'EXPECT':<28}  FAULT"]
+    for e in manifest:
+        lines.append(f"{e.name:<{width}}  {e.url:<{url_width}}  {e.expect:<28}  {e.fault}")
+        lines.append(f"{'':<{width}}  $ {e.command}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    """Start the lab and serve until interrupted (Ctrl-C, SIGTERM); 0 on a clean stop."""
+    from twisted.internet import reactor
+
+    from diagnostics.cli import EXIT_OK, UsageError
+    from diagnostics.lab import LabError, start_lab
+    from diagnostics.lab.manifest import write_manifest
+
+    problem: list[str] = []
+
+    def start() -> None:
+        try:
+            lab = start_lab(
+                reactor, bind=args.bind, base_port=args.base_port, state_dir=args.state_dir
+            )
+            if args.manifest:
+                write_manifest(args.manifest, lab.manifest)
+        except (LabError, OSError) as exc:
+            problem.append(f"tlsdiag lab: {exc}")
+            reactor.stop()
+            return
+        reactor.addSystemEventTrigger("before", "shutdown", lab.stop)
+        out.write(
+            f"tlsdiag lab: {len(lab.manifest)} endpoints on {args.bind}, each with one known "
+            f"fault.\nTrust anchor: {lab.manifest[0].ca_file}; files (CA, AIA issuer, CRL) "
+            f"also at {lab.publisher}\nState folder: {lab.state_dir} (manifest.json lists "
+            "every endpoint and its expected finding)\n\n"
+        )
+        out.write(table(lab.manifest) + "\n\nCtrl-C stops the lab.\n")
+        out.flush()
+
+    reactor.callWhenRunning(start)
+    reactor.run()  # Twisted stops on SIGINT and SIGTERM, running the shutdown triggers
+    if problem:
+        raise UsageError(problem[0])
+    return EXIT_OK

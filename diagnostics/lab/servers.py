@@ -1,0 +1,191 @@
+# -*- test-case-name: tests.test_lab -*-
+"""The lab's servers: real Twisted listeners on fixed ports, one per endpoint.
+
+:func:`start_lab` makes a fresh hierarchy, writes the state folder, listens on
+``base_port`` (the publisher: plain HTTP serving the CA bundle, the issuing CA
+for AIA and its CRL) and on ``base_port + offset`` for every endpoint, and
+returns the manifest with a function that stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+from cryptography.hazmat.primitives import serialization
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
+from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.web import http, resource, server
+
+from diagnostics.issuing import pem
+from diagnostics.lab import endpoints as lab_endpoints
+from diagnostics.lab.endpoints import (
+    CA_BUNDLE,
+    CRL_FILE,
+    DEFAULT_BASE_PORT,
+    DEFAULT_BIND,
+    INTERMEDIATE_FILE,
+    Endpoint,
+    Kind,
+    Lab,
+    publisher_url,
+)
+from diagnostics.lab.manifest import ManifestEntry, entries, write_state
+from diagnostics.serving import ServerCreator, server_context
+
+DEFAULT_STATE_DIR = os.path.join("logs", "lab")
+# Offsets from the base port the lab may use (the endpoints' offsets stay below).
+PORT_SPAN = 40
+
+
+class LabError(Exception):
+    """The lab cannot start (a port is taken, the state folder cannot be written)."""
+
+
+@attrs.frozen
+class RunningLab:
+    """A started lab: its manifest, where it publishes, and how to stop it."""
+
+    manifest: tuple[ManifestEntry, ...]
+    state_dir: str
+    publisher: str  # the publisher's base URL
+    stop: Callable[[], defer.Deferred[None]]
+
+
+class _Quiet(Protocol):
+    """Accept a connection and say nothing."""
+
+
+class _PlainHTTPChannel(http.HTTPChannel):
+    """HTTP that answers anything else (a TLS ClientHello) with 400, as web servers do."""
+
+    checked = False
+
+    def dataReceived(self, data: bytes) -> None:
+        """Refuse a first packet that is not an HTTP request line; else serve HTTP."""
+        if not self.checked:
+            self.checked = True
+            if not re.match(rb"[A-Z]{3,10} ", data[:11]):
+                assert self.transport is not None
+                self.transport.write(_BAD_REQUEST)
+                self.transport.loseConnection()
+                return
+        super().dataReceived(data)  # type: ignore[no-untyped-call]
+
+
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nServer: tlsdiag-lab\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 12\r\nConnection: close\r\n\r\nBad Request\n"
+)
+
+
+class _QuietSite(server.Site):
+    """A site that writes no access log line and refuses what is not HTTP."""
+
+    noisy = False
+    protocol = _PlainHTTPChannel  # type: ignore[assignment]
+
+    def log(self, request: Any) -> None:
+        """Write nothing."""
+
+
+class _Fixed(resource.Resource):
+    """Every path below answers 200 with the same body."""
+
+    isLeaf = True
+
+    def __init__(self, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.body = body
+        self.content_type = content_type.encode("ascii")
+
+    def render_GET(self, request: Any) -> bytes:
+        """The body."""
+        request.setHeader(b"content-type", self.content_type)
+        request.setHeader(b"server", b"tlsdiag-lab")
+        return self.body
+
+
+def _site(root: resource.Resource) -> server.Site:
+    return _QuietSite(root)  # type: ignore[no-untyped-call]
+
+
+def _factory(endpoint: Endpoint) -> Factory[Any]:
+    page = _site(_Fixed(f"tlsdiag lab: {endpoint.name}: {endpoint.fault}\n".encode()))
+    if endpoint.kind is Kind.PLAIN_HTTP:
+        return page
+    if endpoint.kind is Kind.SILENT:
+        silent: Factory[Any] = Factory.forProtocol(_Quiet)
+        silent.noisy = False
+        return silent
+    assert endpoint.key is not None
+    context = server_context(
+        endpoint.chain,
+        endpoint.key,
+        security_level=endpoint.security_level,
+        client_cas=endpoint.client_cas,
+    )
+    tls = TLSMemoryBIOFactory(ServerCreator(context), False, page)
+    tls.noisy = False
+    return tls
+
+
+def _publisher(lab: Lab) -> server.Site:
+    hierarchy = lab.hierarchy
+    der = serialization.Encoding.DER
+    root = resource.Resource()  # type: ignore[no-untyped-call]
+    files = {
+        CA_BUNDLE: (pem([hierarchy.root.cert]), "application/x-pem-file"),
+        INTERMEDIATE_FILE: (hierarchy.issuing.cert.public_bytes(der), "application/pkix-cert"),
+        CRL_FILE: (hierarchy.crl.public_bytes(der), "application/pkix-crl"),
+    }
+    for name, (data, content_type) in files.items():
+        root.putChild(name.encode("ascii"), _Fixed(data, content_type))
+    return _site(root)
+
+
+def start_lab(
+    reactor: Any,
+    *,
+    bind: str = DEFAULT_BIND,
+    base_port: int = DEFAULT_BASE_PORT,
+    state_dir: str = DEFAULT_STATE_DIR,
+) -> RunningLab:
+    """Make a fresh hierarchy, write the state folder and listen; LabError when it cannot."""
+    if not 1 <= base_port <= 65535 - PORT_SPAN:
+        raise LabError(f"the base port must be between 1 and {65535 - PORT_SPAN}: {base_port}")
+    lab = lab_endpoints.build(bind, base_port)
+    manifest = entries(lab, bind=bind, base_port=base_port, state_dir=state_dir)
+    try:
+        write_state(lab, state_dir, manifest)
+    except OSError as exc:
+        raise LabError(f"the state folder {state_dir!r} cannot be written: {exc}") from None
+    listeners: list[tuple[int, Factory[Any]]] = [(base_port, _publisher(lab))]
+    listeners += [(base_port + e.offset, _factory(e)) for e in lab.endpoints]
+    ports: list[Any] = []
+    try:
+        for port, factory in listeners:
+            ports.append(reactor.listenTCP(port, factory, interface=bind))
+    except CannotListenError as exc:
+        _stop_all(ports)
+        raise LabError(
+            f"cannot listen on {bind}:{exc.port}: {exc.socketError}; "
+            "choose another base port (--base-port)"
+        ) from None
+    return RunningLab(
+        manifest=tuple(manifest),
+        state_dir=state_dir,
+        publisher=publisher_url(bind, base_port, ""),
+        stop=lambda: _stop_all(ports),
+    )
+
+
+def _stop_all(ports: Sequence[Any]) -> defer.Deferred[None]:
+    stopping = [defer.maybeDeferred(p.stopListening) for p in ports]
+    done: defer.Deferred[Any] = defer.gatherResults(stopping, consumeErrors=True)
+    return done.addCallback(lambda _: None)

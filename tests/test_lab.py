@@ -1,0 +1,336 @@
+"""The lab end to end: every endpoint probed through the CLI, its files, start and stop.
+
+One ``tlsdiag lab`` process serves the whole module; every manifest entry is
+probed with ``tlsdiag probe`` (as a subprocess, with the entry's options) and
+its ``expect`` must be the primary finding (or the probe is ok).  This is the
+project's regression matrix: an endpoint added to the lab is probed here.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from diagnostics import certs
+from diagnostics.lab import endpoints
+from diagnostics.lab.manifest import ManifestEntry, lab_targets
+from tests.servers import REPO, run_tlsdiag
+from tests.test_daemon import DEADLINE, wait_for
+
+DER = serialization.Encoding.DER
+SPAN = 40  # ports the lab may use from its base port
+
+
+def free_base_port() -> int:
+    """A base port whose next SPAN ports are all free on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + SPAN > 65000:
+            continue
+        taken: list[socket.socket] = []
+        try:
+            for port in range(base, base + SPAN):
+                sock = socket.socket()
+                taken.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in taken:
+                sock.close()
+    raise RuntimeError("no run of free ports found")
+
+
+def start_tlsdiag(*args: str, stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
+    """``python -m diagnostics ARGS`` in the background, from the repository."""
+    command = [sys.executable, "-m", "diagnostics", *args]
+    return subprocess.Popen(
+        command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr
+    )
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in ``path``, or None while it does not exist (or is being replaced)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, and the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=DEADLINE)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+@attrs.frozen
+class RunningLab:
+    """A ``tlsdiag lab`` process and what it wrote."""
+
+    process: subprocess.Popen[bytes]
+    base_port: int
+    state: Path
+    manifest: list[dict[str, Any]]
+    output: Path
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    """``tlsdiag lab`` on free ports, its state folder and manifest in a temporary folder."""
+    folder = tmp_path_factory.mktemp("lab")
+    base = free_base_port()
+    state, copy, output = folder / "state", folder / "copy.json", folder / "lab.out"
+    with output.open("wb") as sink:
+        process = start_tlsdiag(
+            "lab",
+            "--base-port",
+            str(base),
+            "--state-dir",
+            str(state),
+            "--manifest",
+            str(copy),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        manifest = wait_for("the manifest", lambda: read_json(copy), process)
+        yield RunningLab(process, base, state, manifest, output)
+    finally:
+        stop(process)
+
+
+def probe_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """``tlsdiag probe`` with the manifest entry's options; the JSON result."""
+    entry_options = {
+        k: v
+        for k, v in entry.items()
+        if k not in ("name", "url", "ca_file", "expect", "fault", "command")
+    }
+    arguments = ManifestEntry(
+        entry["name"],
+        entry["url"],
+        entry["ca_file"],
+        entry["expect"],
+        entry["fault"],
+        entry_options,
+    ).arguments
+    run = run_tlsdiag("probe", *arguments, "--format", "json")
+    assert run.returncode in (0, 1, 3), run.stderr
+    result: dict[str, Any] = json.loads(run.stdout)
+    return result
+
+
+def primary(result: dict[str, Any]) -> str:
+    """The primary finding id of a JSON result, or "ok"."""
+    if result["status"] == "ok":
+        return "ok"
+    findings: list[dict[str, Any]] = result["findings"]
+    return str(findings[0]["id"]) if findings else f"{result['status']} without findings"
+
+
+# -- the regression matrix -------------------------------------------------------------------
+
+
+def test_every_endpoint_reports_its_expected_finding(lab: RunningLab) -> None:
+    """Each manifest entry, probed through the CLI with its options, reports its ``expect``."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = {
+            e["name"]: r
+            for e, r in zip(lab.manifest, pool.map(probe_entry, lab.manifest), strict=True)
+        }
+    expected = {e["name"]: e["expect"] for e in lab.manifest}
+    assert {name: primary(r) for name, r in results.items()} == expected
+    # "ok" means ok: no warnings hidden behind the verdict.
+    assert all(r["status"] == "ok" for n, r in results.items() if expected[n] == "ok")
+
+
+def test_lab_covers_the_issue_faults(lab: RunningLab) -> None:
+    """The lab has every HTTPS fault the lab promises, each on its own fixed port."""
+    expects = sorted(e["expect"] for e in lab.manifest)
+    for wanted in (
+        "ok",
+        "expired",
+        "not_yet_valid",
+        "hostname_mismatch",
+        "self_signed",
+        "untrusted_root",
+        "missing_intermediate",
+        "chain_order",
+        "weak_key",
+        "client_certificate_required",
+        "revoked",
+        "not_tls",
+        "timeout",
+    ):
+        assert wanted in expects
+    assert expects.count("expired") == 2  # the leaf, and the intermediate
+    ports = [int(e["url"].rsplit(":", 1)[1]) for e in lab.manifest]
+    assert len(set(ports)) == len(ports)
+    assert all(lab.base_port < p < lab.base_port + SPAN for p in ports)
+
+
+# -- what the lab writes and publishes ---------------------------------------------------------
+
+
+def test_state_folder_holds_what_clients_need(lab: RunningLab) -> None:
+    """CA bundle, client identity (key readable by the owner only), CRL and manifest."""
+    files = {p.name for p in lab.state.iterdir()}
+    assert {"ca.pem", "client.pem", "client.key", "issuing-ca.crl", "manifest.json"} <= files
+    assert stat.S_IMODE((lab.state / "client.key").stat().st_mode) == 0o600
+    assert read_json(lab.state / "manifest.json") == lab.manifest
+    mtls = next(e for e in lab.manifest if e.get("cert"))
+    assert (mtls["cert"], mtls["key"]) == (
+        str(lab.state / "client.pem"),
+        str(lab.state / "client.key"),
+    )
+    client = x509.load_pem_x509_certificate((lab.state / "client.pem").read_bytes())
+    assert certs.allows_usage(client, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH)
+
+
+def test_crl_lists_the_revoked_endpoints_leaf(lab: RunningLab) -> None:
+    """The written CRL (and the one published at the leaf's CRL URL) revokes that leaf only."""
+    entry = next(e for e in lab.manifest if e["expect"] == "revoked")
+    leaf = served_leaf(entry)
+    crl = x509.load_pem_x509_crl(Path(entry["crl"]).read_bytes())
+    assert [r.serial_number for r in crl] == [leaf.serial_number]
+    points = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    url = points[0].full_name[0].value
+    published = x509.load_der_x509_crl(fetch(url))
+    assert published.public_bytes(DER) == crl.public_bytes(DER)
+
+
+def test_missing_intermediate_aia_is_served_by_the_lab(lab: RunningLab) -> None:
+    """The leaf-only endpoint's AIA URL points at the lab, which serves the leaf's issuer."""
+    entry = next(e for e in lab.manifest if e["expect"] == "missing_intermediate")
+    leaf = served_leaf(entry)
+    (url,) = certs.ca_issuers_urls(leaf)
+    assert url.startswith(f"http://127.0.0.1:{lab.base_port}/")
+    issuer = x509.load_der_x509_certificate(fetch(url))
+    assert certs.issued_by(leaf, issuer) and not certs.is_self_signed(issuer)
+
+
+def served_leaf(entry: dict[str, Any]) -> x509.Certificate:
+    """The leaf an endpoint serves, from a probe's JSON result."""
+    result = probe_entry(entry)
+    return x509.load_pem_x509_certificate(result["served_chain"][0]["pem"].encode())
+
+
+def fetch(url: str) -> bytes:
+    """The body of an http:// URL."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: bytes = response.read()
+    return body
+
+
+def test_table_names_every_endpoint_and_its_command(lab: RunningLab) -> None:
+    """The printed table has each endpoint's name, URL, expected finding and probe command."""
+    text = lab.output.read_text()
+    for entry in lab.manifest:
+        line = next(x for x in text.splitlines() if x.startswith(entry["name"] + " "))
+        assert entry["url"] in line and entry["expect"] in line
+        assert f"$ {entry['command']}" in text
+
+
+# -- starting and stopping ----------------------------------------------------------------------
+
+
+def test_taken_port_is_a_usage_error(lab: RunningLab, tmp_path: Path) -> None:
+    """A second lab on the same ports exits 2 and says which port, nothing else starts."""
+    run = run_tlsdiag(
+        "lab", "--base-port", str(lab.base_port), "--state-dir", str(tmp_path / "state")
+    )
+    assert run.returncode == 2
+    assert f"127.0.0.1:{lab.base_port}" in run.stderr and "--base-port" in run.stderr
+
+
+def test_sigterm_stops_the_lab_cleanly(tmp_path: Path) -> None:
+    """SIGTERM ends ``tlsdiag lab`` with exit 0 and its ports are free again."""
+    base = free_base_port()
+    process = start_tlsdiag(
+        "lab",
+        "--base-port",
+        str(base),
+        "--state-dir",
+        str(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for("the manifest", lambda: read_json(tmp_path / "manifest.json"), process)
+    assert stop(process) == 0
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", base + 1))  # raises if the lab still held it
+
+
+# -- pure parts -----------------------------------------------------------------------------------
+
+
+def test_manifest_arguments_follow_the_probe_options() -> None:
+    """Options become probe flags: true is a bare flag, false is left out, values follow."""
+    entry = ManifestEntry(
+        "x",
+        "https://127.0.0.1:1",
+        "ca.pem",
+        "ok",
+        "",
+        {"cert": "c.pem", "key": "k.pem", "fetch_issuer": True, "data_channel": False},
+    )
+    assert entry.arguments == [
+        "https://127.0.0.1:1",
+        "--ca",
+        "ca.pem",
+        "--cert",
+        "c.pem",
+        "--key",
+        "k.pem",
+        "--fetch-issuer",
+    ]
+    options = entry.probe_options()
+    assert (options.trust.cert_file, options.trust.key_file, options.fetch_issuer) == (
+        "c.pem",
+        "k.pem",
+        True,
+    )
+
+
+def test_wildcard_bind_gives_loopback_urls_and_names() -> None:
+    """A wildcard bind address is reached over loopback; a specific one is in the leaf."""
+    assert endpoints.url_host("0.0.0.0") == "127.0.0.1"
+    assert endpoints.url_host("::1") == "[::1]"
+    assert "0.0.0.0" not in endpoints.leaf_names("0.0.0.0")
+    assert "192.0.2.7" in endpoints.leaf_names("192.0.2.7")
+
+
+def test_daemon_targets_carry_the_lab_trust_and_name() -> None:
+    """Each manifest entry becomes a target with its own trust material and a ``lab`` label."""
+    entry = ManifestEntry(
+        "revoked", "https://127.0.0.1:9413", "s/ca.pem", "revoked", "", {"crl": "s/x.crl"}
+    )
+    silent = ManifestEntry("silent", "https://127.0.0.1:9415", "s/ca.pem", "timeout", "", {})
+    first, second = lab_targets([entry, silent], interval=7.0, timeout=4.0)
+    assert first.settings.options.trust.crl_files == ("s/x.crl",)
+    assert first.settings.options.trust.ca_files == ("s/ca.pem",)
+    assert dict(first.settings.labels) == {"lab": "revoked"}
+    assert (second.settings.interval, second.settings.options.timeout) == (7.0, 4.0)
