@@ -17,6 +17,7 @@ SOURCES = (
     "stapling.py",
     "inspection.py",
     "verification.py",
+    "listener/verdict.py",
 )
 
 
