@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tlsdiag demo
+	$(BIN)/tlsdiag daemon --config config/tlsdiag.toml --progress
 
 lint: $(STAMP)
 	$(BIN)/ruff check diagnostics tests

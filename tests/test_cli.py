@@ -17,7 +17,6 @@ import jsonschema
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from diagnostics.demo import endpoints
 from tests import servers
 from tests.servers import CommandRun, run_tlsdiag
 
@@ -425,24 +424,3 @@ def test_s_client_format(tls_server: servers.ServerProcess, loopback_pki: server
     assert run.returncode == 0, run.stderr
     assert "Certificate chain" in run.stdout
     assert re.search(r"^ *Verify return code: 0 \(ok\)$", run.stdout, re.MULTILINE)
-
-
-# -- make run --------------------------------------------------------------------------------
-
-
-def test_demo_shows_every_endpoint_and_exits_1() -> None:
-    """``tlsdiag demo`` (what ``make run`` runs): a verdict per endpoint, exit 1 for problems."""
-    run = run_tlsdiag("demo")
-    assert run.returncode == 1, run.stderr
-    verdicts: dict[str, str] = {}
-    lines = run.lines
-    for index, line in enumerate(lines):
-        if match := re.match(r"== ([\w-]+):", line):
-            verdict_line = next(
-                x for x in lines[index + 1 :] if re.match(r"(OK|PROBLEMS|FAILED) ", x)
-            )
-            verdicts[match[1]] = verdict_line.split()[0]
-    _root, eps = endpoints()
-    assert set(verdicts) == {ep.name for ep in eps}
-    assert verdicts.pop("healthy") == "OK"
-    assert set(verdicts.values()) == {"PROBLEMS"}

@@ -1,0 +1,161 @@
+"""``make run``: the daemon on the shipped configuration runs the lab and shows its progress.
+
+The daemon runs as a process (the global reactor cannot run inside pytest) on a
+copy of ``config/tlsdiag.toml`` with a temporary log folder and free ports; the
+console printer is tested in-process with made-up results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from diagnostics.console import ConsoleProgress, describe
+from diagnostics.lab.manifest import ManifestEntry, lab_targets
+from diagnostics.model import (
+    Failure,
+    Finding,
+    Phase,
+    ProbeResult,
+    Severity,
+    Side,
+    Status,
+    Target,
+)
+from tests.servers import REPO, free_port
+from tests.test_daemon import wait_for
+from tests.test_lab import SPAN, free_base_port, primary, read_json, start_tlsdiag, stop
+
+
+def _result(url: str, finding: str | None = None, *, failed: bool = False) -> ProbeResult:
+    findings = (
+        (Finding(finding, Severity.ERROR, Side.SERVER, "it broke", "", "mend it"),)
+        if finding
+        else ()
+    )
+    target = Target(url=url, scheme="https", host="127.0.0.1", port=1)
+    failure = (
+        Failure(phase=Phase.HANDSHAKE, kind="timeout", message="no answer") if failed else None
+    )
+    return ProbeResult(target=target, findings=findings, failure=failure)
+
+
+def test_console_shows_first_results_and_changes_then_the_footer() -> None:
+    """A target is shown once per verdict/finding; the footer follows the last first result."""
+    out = _Lines()
+    console = ConsoleProgress(out, footer=("look at client.jsonl",))
+    a = lab_targets(
+        [ManifestEntry("expired", "https://127.0.0.1:1", "ca", "expired", "", {})],
+        interval=1,
+        timeout=1,
+    )[0]
+    b = lab_targets(
+        [ManifestEntry("healthy", "https://127.0.0.1:2", "ca", "ok", "", {})],
+        interval=1,
+        timeout=1,
+    )[0]
+    console.begin([a.url, b.url], "starting")
+    console(a, _result(a.url, "expired"))
+    console(a, _result(a.url, "expired"))
+    console(b, _result(b.url))
+    console(a, _result(a.url))
+    blocks = out.text.split("\n")
+    assert blocks[0] == "starting"
+    heads = [line.split()[:2] for line in blocks if line and not line.startswith(" ")]
+    assert heads == [
+        ["starting"],
+        ["PROBLEMS", "expired"],
+        ["OK", "healthy"],
+        ["look", "at"],
+        ["OK", "expired"],
+    ]
+    assert "expired: it broke" in out.text and "fix: mend it" in out.text
+
+
+def test_describe_names_url_when_the_target_has_a_name() -> None:
+    """The block starts with the verdict, the name, then the URL (once, when they differ)."""
+    result = _result("https://127.0.0.1:3", "timeout", failed=True)
+    assert result.status is Status.FAILED
+    assert describe("silent", result).splitlines()[0].split() == [
+        "FAILED",
+        "silent",
+        "https://127.0.0.1:3",
+    ]
+    assert describe(result.target.url, result).splitlines()[0].split() == [
+        "FAILED",
+        "https://127.0.0.1:3",
+    ]
+
+
+class _Lines:
+    """A text sink (what the console writes to)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+# -- make run: the daemon with the lab ------------------------------------------------------------
+
+
+def test_daemon_with_lab_logs_every_lab_target(tmp_path: Path) -> None:
+    """``make run``'s daemon: a summary event per lab endpoint, progress on stderr, clean stop."""
+    base = free_base_port()
+    metrics = free_port()
+    while base <= metrics < base + SPAN:
+        metrics = free_port()
+    shipped = (REPO / "config" / "tlsdiag.toml").read_text()
+    config = tmp_path / "tlsdiag.toml"
+    # The shipped configuration, with a temporary log folder and free ports.
+    config.write_text(
+        shipped.replace('log_dir = "../logs"', 'log_dir = "logs"')
+        .replace('"127.0.0.1:9130"', f'"127.0.0.1:{metrics}"')
+        .replace("base_port = 9400", f"base_port = {base}")
+        .replace('state_dir = "../logs/lab"', 'state_dir = "logs/lab"')
+        .replace("interval = 30 ", "interval = 2 ")
+    )
+    assert f"base_port = {base}" in config.read_text() and "interval = 2 " in config.read_text()
+    errors = tmp_path / "stderr.txt"
+    with errors.open("wb") as sink:
+        process = start_tlsdiag(
+            "daemon",
+            "--config",
+            str(config),
+            "--progress",
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    try:
+        manifest = wait_for(
+            "the manifest", lambda: read_json(tmp_path / "logs" / "lab" / "manifest.json"), process
+        )
+        wanted = {e["url"]: e["expect"] for e in manifest}
+
+        def summaries() -> dict[str, str] | None:
+            seen: dict[str, str] = {}
+            client = tmp_path / "logs" / "client.jsonl"
+            lines = client.read_text().splitlines() if client.exists() else []
+            for event in map(json.loads, lines):
+                if event.get("event.action") == "tls-probe":
+                    seen[event["url.full"]] = primary(event["tlsdiag"])
+            return seen if set(seen) >= set(wanted) else None
+
+        seen = wait_for("a summary event per lab endpoint", summaries, process)
+        assert {url: seen[url] for url in wanted} == wanted
+        wait_for("the progress footer", lambda: "metrics" in errors.read_text(), process)
+    finally:
+        code = stop(process)
+    assert code == 0
+    progress = errors.read_text()
+    for entry in manifest:
+        assert f" {entry['name']}  {entry['url']}" in progress
+    assert f"http://127.0.0.1:{metrics}/metrics" in progress
+    assert os.path.join("logs", "client.jsonl") in progress
