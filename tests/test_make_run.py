@@ -26,7 +26,7 @@ from diagnostics.model import (
 )
 from tests.servers import REPO, free_port
 from tests.test_daemon import wait_for
-from tests.test_lab import SPAN, free_base_port, primary, read_json, start_tlsdiag, stop
+from tests.test_lab import SPAN, free_base_port, read_json, seen, start_tlsdiag, stop
 
 
 def _result(url: str, finding: str | None = None, *, failed: bool = False) -> ProbeResult:
@@ -140,16 +140,17 @@ def test_daemon_with_lab_logs_every_lab_target(tmp_path: Path) -> None:
         wanted = {e["url"]: e["expect"] for e in manifest}
 
         def summaries() -> dict[str, str] | None:
-            seen: dict[str, str] = {}
+            found: dict[str, str] = {}
             client = tmp_path / "logs" / "client.jsonl"
             lines = client.read_text().splitlines() if client.exists() else []
             for event in map(json.loads, lines):
                 if event.get("event.action") == "tls-probe":
-                    seen[event["url.full"]] = primary(event["tlsdiag"])
-            return seen if set(seen) >= set(wanted) else None
+                    url = event["url.full"]
+                    found[url] = seen(event["tlsdiag"], wanted.get(url, "ok"))
+            return found if set(found) >= set(wanted) else None
 
-        seen = wait_for("a summary event per lab endpoint", summaries, process)
-        assert {url: seen[url] for url in wanted} == wanted
+        found = wait_for("a summary event per lab endpoint", summaries, process)
+        assert {url: found[url] for url in wanted} == wanted
         wait_for("the progress footer", lambda: "metrics" in errors.read_text(), process)
     finally:
         code = stop(process)

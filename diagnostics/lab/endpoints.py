@@ -40,6 +40,8 @@ CLIENT_KEY = "client.key"
 CRL_FILE = "issuing-ca.crl"
 INTERMEDIATE_FILE = "issuing-ca.der"
 MANIFEST_FILE = "manifest.json"
+# What a server behind NAT names in its PASV replies when nobody told it its public address.
+NAT_ADDRESS = "192.168.1.20"
 # A silent endpoint costs a probe its whole timeout: keep that short.
 SILENT_TIMEOUT = 3
 
@@ -50,6 +52,11 @@ class Kind(enum.StrEnum):
     HTTPS = "https"
     PLAIN_HTTP = "plain-http"  # HTTP without TLS, on a port probed as https://
     SILENT = "silent"  # accepts connections, never answers
+    FTPS_EXPLICIT = "ftps-explicit"  # the listener's FTPS server, AUTH TLS
+    FTPS_IMPLICIT = "ftps-implicit"  # the listener's FTPS server, TLS from the first byte
+
+
+EXPLICIT, IMPLICIT = Kind.FTPS_EXPLICIT, Kind.FTPS_IMPLICIT
 
 
 @attrs.frozen
@@ -69,6 +76,8 @@ class Endpoint:
     # Probe options beyond --ca, named like the probe's command-line options.
     options: Mapping[str, Any] = attrs.field(factory=dict)
     scheme: str = "https"
+    # FTPS faults, named like the listener's FTPFaults fields.
+    ftp_faults: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -180,6 +189,21 @@ def build(bind: str = DEFAULT_BIND, base_port: int = DEFAULT_BASE_PORT) -> Lab:
             **extra,
         )
 
+    def ftps(
+        name: str, offset: int, fault: str, expect: str, kind: Kind, scheme: str, **faults: Any
+    ) -> Endpoint:
+        return Endpoint(
+            name,
+            offset,
+            kind,
+            fault,
+            expect,
+            chain=(good.cert, issuing.cert),
+            key=good.key,
+            scheme=scheme,
+            ftp_faults=faults,
+        )
+
     client_files = {"cert": CLIENT_CERT, "key": CLIENT_KEY}
     endpoints = (
         https("healthy", 1, "nothing wrong: leaf and intermediate, valid, right name", OK, good),
@@ -263,6 +287,43 @@ def build(bind: str = DEFAULT_BIND, base_port: int = DEFAULT_BASE_PORT) -> Lab:
             "accepts connections and never answers",
             "timeout",
             options={"timeout": SILENT_TIMEOUT},
+        ),
+        ftps("ftps-explicit", 20, "explicit FTPS (AUTH TLS), nothing wrong", OK, EXPLICIT, "ftpes"),
+        ftps("ftps-implicit", 21, "implicit FTPS, nothing wrong", OK, IMPLICIT, "ftps"),
+        ftps(
+            "ftps-session-reuse",
+            22,
+            "data connections must resume the control connection's TLS session",
+            "ftps_session_reuse_required",
+            EXPLICIT,
+            "ftpes",
+            require_session_reuse=True,
+        ),
+        ftps(
+            "ftps-no-tls",
+            23,
+            "explicit FTP port without TLS: AUTH TLS is refused",
+            "ftps_no_tls",
+            EXPLICIT,
+            "ftpes",
+            refuse_auth=True,
+        ),
+        ftps(
+            "ftps-pasv-address",
+            24,
+            f"PASV names {NAT_ADDRESS}, an address behind NAT",
+            "ftps_pasv_address",
+            EXPLICIT,
+            "ftpes",
+            pasv_address=NAT_ADDRESS,
+        ),
+        ftps(
+            "ftps-explicit-port",
+            25,
+            "an explicit FTPS port probed as implicit (ftps://)",
+            "ftps_explicit_port",
+            EXPLICIT,
+            "ftps",
         ),
     )
     hierarchy = Hierarchy(

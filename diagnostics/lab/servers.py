@@ -1,6 +1,10 @@
 # -*- test-case-name: tests.test_lab -*-
 """The lab's servers: real Twisted listeners on fixed ports, one per endpoint.
 
+HTTPS endpoints are twisted.web behind the chain-serving TLS contexts of
+:mod:`diagnostics.serving`; FTPS endpoints are the listener's own FTPS server
+(:mod:`diagnostics.listener`) with its fault knobs.
+
 :func:`start_lab` makes a fresh hierarchy, writes the state folder, listens on
 ``base_port`` (the publisher: plain HTTP serving the CA bundle, the issuing CA
 for AIA and its CRL) and on ``base_port + offset`` for every endpoint, and
@@ -36,6 +40,8 @@ from diagnostics.lab.endpoints import (
     publisher_url,
 )
 from diagnostics.lab.manifest import ManifestEntry, entries, write_state
+from diagnostics.listener.service import Listener, listen
+from diagnostics.listener.session import FTPFaults, ListenerOptions, material_from
 from diagnostics.serving import ServerCreator, server_context
 
 DEFAULT_STATE_DIR = os.path.join("logs", "lab")
@@ -115,6 +121,21 @@ def _site(root: resource.Resource) -> server.Site:
     return _QuietSite(root)  # type: ignore[no-untyped-call]
 
 
+def _ftps(reactor: Any, endpoint: Endpoint, bind: str, port: int) -> Listener:
+    """The listener's own FTPS server, with the endpoint's faults."""
+    scheme = "ftps" if endpoint.kind is Kind.FTPS_IMPLICIT else "ftpes"
+    host = f"[{bind}]" if ":" in bind else bind
+    options = ListenerOptions(
+        url=f"{scheme}://{host}:{port}",
+        cert_file="",  # the certificate and key are in memory, below
+        key_file="",
+        faults=FTPFaults(**endpoint.ftp_faults),
+    )
+    assert endpoint.key is not None
+    material = material_from(options, endpoint.chain, endpoint.key)
+    return listen(reactor, material, lambda _result: None)
+
+
 def _factory(endpoint: Endpoint) -> Factory[Any]:
     page = _site(_Fixed(f"tlsdiag lab: {endpoint.name}: {endpoint.fault}\n".encode()))
     if endpoint.kind is Kind.PLAIN_HTTP:
@@ -165,14 +186,19 @@ def start_lab(
         write_state(lab, state_dir, manifest)
     except OSError as exc:
         raise LabError(f"the state folder {state_dir!r} cannot be written: {exc}") from None
-    listeners: list[tuple[int, Factory[Any]]] = [(base_port, _publisher(lab))]
-    listeners += [(base_port + e.offset, _factory(e)) for e in lab.endpoints]
-    ports: list[Any] = []
+    stops: list[Callable[[], Any]] = []
     try:
-        for port, factory in listeners:
-            ports.append(reactor.listenTCP(port, factory, interface=bind))
+        port = reactor.listenTCP(base_port, _publisher(lab), interface=bind)
+        stops.append(port.stopListening)
+        for endpoint in lab.endpoints:
+            number = base_port + endpoint.offset
+            if endpoint.kind in (Kind.FTPS_EXPLICIT, Kind.FTPS_IMPLICIT):
+                stops.append(_ftps(reactor, endpoint, bind, number).stop)
+            else:
+                port = reactor.listenTCP(number, _factory(endpoint), interface=bind)
+                stops.append(port.stopListening)
     except CannotListenError as exc:
-        _stop_all(ports)
+        _stop_all(stops)
         raise LabError(
             f"cannot listen on {bind}:{exc.port}: {exc.socketError}; "
             "choose another base port (--base-port)"
@@ -181,11 +207,11 @@ def start_lab(
         manifest=tuple(manifest),
         state_dir=state_dir,
         publisher=publisher_url(bind, base_port, ""),
-        stop=lambda: _stop_all(ports),
+        stop=lambda: _stop_all(stops),
     )
 
 
-def _stop_all(ports: Sequence[Any]) -> defer.Deferred[None]:
-    stopping = [defer.maybeDeferred(p.stopListening) for p in ports]
+def _stop_all(stops: Sequence[Callable[[], Any]]) -> defer.Deferred[None]:
+    stopping = [defer.maybeDeferred(stop) for stop in stops]
     done: defer.Deferred[Any] = defer.gatherResults(stopping, consumeErrors=True)
     return done.addCallback(lambda _: None)

@@ -42,6 +42,7 @@ _BEFORE_AUTH = frozenset({"AUTH", "FEAT", "SYST", "NOOP", "QUIT", "HELP"})
 _ACCEPTED = frozenset({"TYPE", "MODE", "STRU", "OPTS", "ALLO", "CLNT"})
 _LISTING = frozenset({"LIST", "NLST", "MLSD"})
 _FEATURES = ("AUTH TLS", "PBSZ", "PROT", "EPSV", "PASV", "UTF8")
+_REUSE_REQUIRED = "SSL connection failed: session reuse required."
 
 
 def _clean(text: str) -> str:
@@ -122,6 +123,7 @@ class DataChannel:
         self.ready = False
         self.sent = False
         self.gone = False
+        self.refused = False  # closed for not resuming the control session (a lab fault)
         self.record: dict[str, Any] | None = None
         factory: Any = _DataFactory(self)
         if protected:
@@ -152,8 +154,13 @@ class DataChannel:
             self.server.data_ready()
 
     def secured(self) -> None:
+        record = self.note()
+        faults = self.session.material.options.faults
+        if faults.require_session_reuse and not (record["tls"] or {}).get("session_reused"):
+            self.refused = True
+            self.server.data_refused(self)
+            return
         self.ready = True
-        self.note()
         self.server.data_ready()
 
     def note(self) -> dict[str, Any]:
@@ -298,6 +305,9 @@ class FTPServer(LineReceiver):
         handler(argument.strip())
 
     def ftp_AUTH(self, argument: str) -> None:
+        if self.session.material.options.faults.refuse_auth:
+            self.reply(530, "Please login with USER and PASS.")
+            return
         if self.session.secured or self.implicit:
             self.reply(503, "TLS is already active.")
             return
@@ -380,18 +390,22 @@ class FTPServer(LineReceiver):
 
     def ftp_PASV(self, _argument: str) -> None:
         host = self.transport.getHost().host  # type: ignore[union-attr]
+        named = self.session.material.options.faults.pasv_address or host
         if ":" in host:
             self.reply(522, "PASV is IPv4 only; use EPSV.")
             return
         channel = self._passive()
         if channel is not None:
-            numbers = [*host.split("."), str(channel.number >> 8), str(channel.number & 0xFF)]
+            numbers = [*named.split("."), str(channel.number >> 8), str(channel.number & 0xFF)]
             self.reply(227, f"Entering Passive Mode ({','.join(numbers)})")
 
     def _listing(self, verb: str) -> None:
         channel = self.data
         if channel is None or channel.sent:
             self.reply(425, "Use EPSV or PASV first.")
+            return
+        if channel.refused:
+            self.reply(522, _REUSE_REQUIRED)
             return
         channel.command = verb
         self.pending = verb
@@ -424,6 +438,13 @@ class FTPServer(LineReceiver):
         channel.note()["command"] = self.pending
         report = render_session(self.verdict())
         channel.send(report.replace("\n", "\r\n").encode("utf-8") + b"\r\n")
+
+    def data_refused(self, channel: DataChannel) -> None:
+        """Refuse a data connection that did not resume the control session, as vsftpd does."""
+        if self.pending is not None and channel is self.data:
+            self.pending = None
+            self.reply(522, _REUSE_REQUIRED)
+        channel.abort()
 
     def data_closed(self, channel: DataChannel) -> None:
         """The data connection is gone: confirm the transfer (with its verdict) or refuse it."""

@@ -14,7 +14,7 @@ and offered ALPN protocols.  When the connection ends the session becomes a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -54,6 +54,15 @@ class Limits:
 
 
 @attrs.frozen
+class FTPFaults:
+    """Deliberate FTPS faults, for the lab's endpoints (all off for ``tlsdiag listen``)."""
+
+    refuse_auth: bool = False  # AUTH is answered 530, as by vsftpd with ssl_enable=NO
+    require_session_reuse: bool = False  # a data connection that did not resume gets 522
+    pasv_address: str | None = None  # PASV names this address instead of the control one
+
+
+@attrs.frozen
 class ListenerOptions:
     """What ``tlsdiag listen`` (or a ``[[listener]]``) is asked to do, by file name."""
 
@@ -65,6 +74,7 @@ class ListenerOptions:
     require_client_cert: bool = False
     expect_cn: str | None = None
     limits: Limits = Limits()
+    faults: FTPFaults = FTPFaults()
 
 
 @attrs.frozen
@@ -111,11 +121,26 @@ def _load_key(path: str) -> PrivateKey:
 
 def load_material(options: ListenerOptions) -> ListenerMaterial:
     """Read the certificate, key, client CAs and CRLs; TrustError or TargetError when unusable."""
-    target = parse_listen_url(options.url)
+    parse_listen_url(options.url)
     chain = load_certificates(options.cert_file, "certificate file")
     if not chain:
         raise TrustError(f"certificate file {options.cert_file!r} holds no certificate")
     key = _load_key(options.key_file)
+    client_cas = tuple(c for path in options.client_ca_files for c in load_certificates(path))
+    crls = tuple(load_crl(path) for path in options.crl_files)
+    return material_from(options, chain, key, client_cas=client_cas, crls=crls)
+
+
+def material_from(
+    options: ListenerOptions,
+    chain: Sequence[x509.Certificate],
+    key: PrivateKey,
+    *,
+    client_cas: Sequence[x509.Certificate] = (),
+    crls: Sequence[x509.CertificateRevocationList] = (),
+) -> ListenerMaterial:
+    """Listener set-up from certificates and a key in memory (the files of ``options`` unread)."""
+    target = parse_listen_url(options.url)
     try:
         ctx = server_context(chain, key)
     except (SSL.Error, crypto.Error, ValueError) as exc:
@@ -127,7 +152,6 @@ def load_material(options: ListenerOptions) -> ListenerMaterial:
     ctx.set_session_id(_SESSION_ID_CONTEXT)
     ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
     ctx.set_alpn_select_callback(select_alpn)
-    client_cas = tuple(c for path in options.client_ca_files for c in load_certificates(path))
     store = ctx.get_cert_store()
     assert store is not None
     for ca in client_cas:
@@ -136,7 +160,6 @@ def load_material(options: ListenerOptions) -> ListenerMaterial:
         except crypto.Error:
             continue  # the same certificate listed twice
         ctx.add_client_ca(ca)
-    crls = tuple(load_crl(path) for path in options.crl_files)
     for crl in crls:
         store.add_crl(crl)
     if crls:
@@ -146,7 +169,7 @@ def load_material(options: ListenerOptions) -> ListenerMaterial:
         require_client_cert=options.require_client_cert,
         expect_cn=options.expect_cn,
     )
-    return ListenerMaterial(options, target, ctx, client_cas, policy)
+    return ListenerMaterial(options, target, ctx, tuple(client_cas), policy)
 
 
 def looks_like_tls(data: bytes) -> bool:
