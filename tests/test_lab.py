@@ -207,7 +207,8 @@ def test_lab_covers_the_issue_faults(lab: RunningLab) -> None:
 def test_state_folder_holds_what_clients_need(lab: RunningLab) -> None:
     """CA bundle, client identity (key readable by the owner only), CRL and manifest."""
     files = {p.name for p in lab.state.iterdir()}
-    assert {"ca.pem", "client.pem", "client.key", "issuing-ca.crl", "manifest.json"} <= files
+    wanted = {"ca.pem", "client.pem", "client.key", "client-ca.pem", "issuing-ca.crl"}
+    assert wanted | {"manifest.json"} <= files
     assert stat.S_IMODE((lab.state / "client.key").stat().st_mode) == 0o600
     assert read_json(lab.state / "manifest.json") == lab.manifest
     mtls = next(e for e in lab.manifest if e.get("cert"))
@@ -217,6 +218,8 @@ def test_state_folder_holds_what_clients_need(lab: RunningLab) -> None:
     )
     client = x509.load_pem_x509_certificate((lab.state / "client.pem").read_bytes())
     assert certs.allows_usage(client, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH)
+    (client_ca,) = x509.load_pem_x509_certificates((lab.state / "client-ca.pem").read_bytes())
+    assert certs.issued_by(client, client_ca)
 
 
 def test_crl_lists_the_revoked_endpoints_leaf(lab: RunningLab) -> None:

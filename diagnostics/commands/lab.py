@@ -14,7 +14,8 @@ def register(subparsers: Any) -> None:
     from diagnostics.cli import _positive_int
 
     parser = subparsers.add_parser(
-        "lab", help="start local endpoints with known faults (HTTPS) to probe and learn from"
+        "lab",
+        help="start local HTTPS and FTPS endpoints with known faults, to probe and learn from",
     )
     parser.add_argument("--bind", default=DEFAULT_BIND, metavar="ADDR")
     parser.add_argument(

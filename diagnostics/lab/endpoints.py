@@ -35,6 +35,7 @@ OK = "ok"
 
 # Files of the state folder and of the publisher (plain HTTP at the base port).
 CA_BUNDLE = "ca.pem"
+CLIENT_CA = "client-ca.pem"
 CLIENT_CERT = "client.pem"
 CLIENT_KEY = "client.key"
 CRL_FILE = "issuing-ca.crl"

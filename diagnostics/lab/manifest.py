@@ -23,6 +23,7 @@ from diagnostics.console import LAB_LABEL
 from diagnostics.issuing import key_pem, pem
 from diagnostics.lab.endpoints import (
     CA_BUNDLE,
+    CLIENT_CA,
     CLIENT_CERT,
     CLIENT_KEY,
     CRL_FILE,
@@ -118,11 +119,13 @@ def entries(lab: Lab, *, bind: str, base_port: int, state_dir: str) -> list[Mani
 
 
 def write_state(lab: Lab, state_dir: str, manifest: Sequence[ManifestEntry]) -> None:
-    """Write the CA bundle, the client identity (key mode 0600), the CRL and the manifest."""
+    """Write the CA bundle, the client identity (key 0600) and its CA, the CRL, the manifest."""
     os.makedirs(state_dir, exist_ok=True)
     hierarchy = lab.hierarchy
     _write(os.path.join(state_dir, CA_BUNDLE), pem([hierarchy.root.cert]))
     _write(os.path.join(state_dir, CLIENT_CERT), pem([hierarchy.client.cert]))
+    # For a server of your own (tlsdiag listen --client-ca) that should accept the lab's client.
+    _write(os.path.join(state_dir, CLIENT_CA), pem([hierarchy.client_root.cert]))
     _write(os.path.join(state_dir, CLIENT_KEY), key_pem(hierarchy.client.key), mode=0o600)
     _write(
         os.path.join(state_dir, CRL_FILE), hierarchy.crl.public_bytes(serialization.Encoding.PEM)
