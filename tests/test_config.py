@@ -355,3 +355,19 @@ def test_shipped_config_is_valid() -> None:
         trust = settings.options.trust
         files = [*trust.ca_files, *trust.crl_files, trust.cert_file, trust.key_file]
         assert not [f for f in files if f and state in Path(f).parents]
+
+
+def test_lab_table(tmp_path: Path) -> None:
+    """[lab]: off unless enabled; its state folder defaults to lab/ under the log folder."""
+    off = write(tmp_path, "[lab]\nbase_port = 9500\n")
+    assert load_config(str(off), environ={}).lab is None
+    on = write(tmp_path, '[daemon]\nlog_dir = "out"\n[lab]\nenabled = true\ninterval = 5\n')
+    lab = load_config(str(on), environ={}).lab
+    assert lab is not None
+    assert (lab.bind, lab.base_port, lab.interval) == ("127.0.0.1", 9400, 5.0)
+    assert lab.state_dir == str(tmp_path / "out" / "lab")
+    bad = write(
+        tmp_path,
+        '[lab]\nenabled = "yes"\nbind = "localhost"\nbase_port = 65500\ninterval = 0\n',
+    )
+    assert set(problems(bad)) == {"lab.enabled", "lab.bind", "lab.base_port", "lab.interval"}
