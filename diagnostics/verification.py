@@ -38,7 +38,7 @@ from OpenSSL._util import ffi as _ffi
 from OpenSSL._util import lib as _lib
 from service_identity.hazmat import DNS_ID
 
-from diagnostics import catalogue, certs
+from diagnostics import catalogue, certs, revocation
 from diagnostics.capture import HandshakeCapture, check_hostname, verify_reason
 from diagnostics.diagnose import DiagnosisContext, diagnose
 from diagnostics.model import Finding, ProbeResult, Severity, Side, Target, VerifyEvent
@@ -453,6 +453,7 @@ def verify_chain(
     at: datetime.datetime | None = None,
     purpose: Purpose = "server",
     label: str = "certificate",
+    crl_names: Sequence[str] = (),
 ) -> ProbeResult:
     """Verify ``leaf`` with OpenSSL against ``trusted``; the diagnosed result, never raising.
 
@@ -462,7 +463,8 @@ def verify_chain(
     bytes or ``cryptography`` CRLs, and turns on CRL checking for the whole chain.
     ``name`` (a DNS name or IP address) is checked against the leaf, ``at`` replaces
     the current time, ``purpose`` is the TLS role the leaf is checked for.
-    ``label`` names the input in the result (``target.url``) and in findings.
+    ``label`` names the input in the result (``target.url``) and in findings;
+    ``crl_names`` names the CRL inputs (file names, in order) in findings.
     """
     target = Target(url=label, scheme=SCHEME, host=name or "", port=0, path="", servername=name)
     role: Purpose = "client" if purpose == "client" else "server"
@@ -470,7 +472,8 @@ def verify_chain(
     result = ProbeResult(target=target)
     context = DiagnosisContext(role=role, now=when, peer=f"'{label}'")
     try:
-        result, trust = _verify(result, leaf, trusted, untrusted, crls, name, when, role)
+        crl_inputs = _CRLInputs(crls, tuple(crl_names))
+        result, context = _verify(result, context, leaf, trusted, untrusted, crl_inputs, name)
     except Exception as exc:  # a bug of ours must still give a result
         result = attrs.evolve(
             result,
@@ -487,8 +490,7 @@ def verify_chain(
                 ),
             ),
         )
-        trust = ()
-    return diagnose(result, attrs.evolve(context, trusted=trust))
+    return diagnose(result, context)
 
 
 class _Inputs:
@@ -539,11 +541,16 @@ class _Inputs:
         items = self._parse(value, x509.Certificate, read_certificates, _load_certificate, complain)
         return [c for c in items if isinstance(c, x509.Certificate)]
 
-    def crls(self, value: CRLsInput) -> list[x509.CertificateRevocationList]:
-        """Every CRL in ``value``."""
+    def crls(self, value: CRLsInput, names: Sequence[str] = ()) -> list[revocation.KnownCRL]:
+        """Every CRL in ``value``, named by ``names`` (one per input) or by its position."""
         kind = x509.CertificateRevocationList
-        items = self._parse(value, kind, read_crls, _load_crl, _malformed_crl)
-        return [c for c in items if isinstance(c, kind)]
+        found: list[revocation.KnownCRL] = []
+        inputs = _as_list(value, (bytes, bytearray, memoryview, kind))
+        for index, one in enumerate(inputs):
+            source = names[index] if index < len(names) else f"CRL input {index + 1}"
+            items = self._parse([one], kind, read_crls, _load_crl, _malformed_crl)
+            found.extend(revocation.KnownCRL(c, source) for c in items if isinstance(c, kind))
+        return found
 
     def usable_name(self, name: str | None) -> str | None:
         """``name`` when it can be matched against a certificate; else None and a finding."""
@@ -573,29 +580,39 @@ class _Inputs:
                 )
 
 
+@attrs.frozen
+class _CRLInputs:
+    """The CRLs as given, and the names of the inputs (file names) for findings."""
+
+    value: CRLsInput
+    names: tuple[str, ...] = ()
+
+
 def _verify(
     result: ProbeResult,
+    context: DiagnosisContext,
     leaf: CertificatesInput,
     trusted: CertificatesInput,
     untrusted: CertificatesInput,
-    crls: CRLsInput,
+    crls: _CRLInputs,
     name: str | None,
-    at: datetime.datetime | None,
-    role: Purpose,
-) -> tuple[ProbeResult, tuple[x509.Certificate, ...]]:
+) -> tuple[ProbeResult, DiagnosisContext]:
+    """The verified result, and the context (trust anchors, CRLs) its diagnosis needs."""
+    role = context.role
     inputs = _Inputs(role)
     given = inputs.certificates(leaf, "a given certificate")
     extra = inputs.certificates(untrusted, "an untrusted certificate")
     anchors = tuple(inputs.certificates(trusted, "a trusted CA certificate"))
-    loaded = inputs.crls(crls)
+    loaded = inputs.crls(crls.value, crls.names)
     name = inputs.usable_name(name)
+    context = attrs.evolve(context, trusted=anchors, crls=tuple(loaded))
     if not given:
         if not inputs.findings or inputs.findings[0].id != "malformed_certificate":
             problem = "there is no certificate"
             inputs.findings.insert(
                 0, _malformed_certificate("the certificate", problem, inputs.owner)
             )
-        return attrs.evolve(result, findings=tuple(inputs.findings)), anchors
+        return attrs.evolve(result, findings=tuple(inputs.findings)), context
     # A certificate given in two inputs is no flaw of either (a duplicate within one is).
     chain = (*given, *(c for c in extra if c not in given))
     hostname = check_hostname(chain[0], name) if name is not None else None
@@ -605,12 +622,12 @@ def _verify(
         leaf=chain[0],
         untrusted=chain[1:],
         trusted=anchors,
-        crls=tuple(loaded),
+        crls=tuple(k.crl for k in loaded),
         crl_check=bool(
-            _as_list(crls, (bytes, bytearray, memoryview, x509.CertificateRevocationList))
+            _as_list(crls.value, (bytes, bytearray, memoryview, x509.CertificateRevocationList))
         ),
         name=name,
-        at=at,
+        at=context.now,
         purpose=role,
     )
     verdict = _verdict(request)
@@ -623,4 +640,4 @@ def _verify(
         hostname=hostname,
         findings=tuple(inputs.findings),
     )
-    return result, anchors
+    return result, context

@@ -84,8 +84,13 @@ def make_crl(
     next_update: datetime.datetime | None = None,
     signer: pki.PrivateKey | None = None,
     critical_extension: bool = False,
+    reason: x509.ReasonFlags | None = None,
+    revoked_at: datetime.datetime | None = None,
 ) -> x509.CertificateRevocationList:
-    """A CRL of ``issuer`` (by default valid from an hour ago for a week)."""
+    """A CRL of ``issuer`` (by default valid from an hour ago for a week).
+
+    Entries are revoked at ``revoked_at`` (the CRL's start by default), with ``reason``.
+    """
     start = last_update or pki.utcnow() - datetime.timedelta(hours=1)
     builder = (
         x509.CertificateRevocationListBuilder()
@@ -100,12 +105,14 @@ def make_crl(
             critical=True,
         )
     for cert in revoked:
-        builder = builder.add_revoked_certificate(
+        entry = (
             x509.RevokedCertificateBuilder()
             .serial_number(cert.serial_number)
-            .revocation_date(start)
-            .build()
+            .revocation_date(revoked_at or start)
         )
+        if reason is not None:
+            entry = entry.add_extension(x509.CRLReason(reason), critical=False)
+        builder = builder.add_revoked_certificate(entry.build())
     return builder.sign(signer or issuer.key, hashes.SHA256())
 
 
@@ -365,6 +372,36 @@ def test_revoked(tmp_path: Path, material: PKI) -> None:
     assert errors_of(result) == {(0, 23)}
     assert primary(result) == "revoked"
     assert "CN = localhost" in result.findings[0].summary
+
+
+def test_revoked_names_date_reason_and_crl(tmp_path: Path, material: PKI) -> None:
+    """The revoked finding carries the entry's revocation date and reason and the CRL's name."""
+    revoked_at = pki.utcnow() - 5 * DAY
+    listing = make_crl(
+        material.intermediate,
+        [material.leaf.cert],
+        reason=x509.ReasonFlags.key_compromise,
+        revoked_at=revoked_at,
+    )
+    files = crl_files(tmp_path, material, listing, make_crl(material.root))
+    result = diagnostics.verify_chain(
+        files.cert.read_bytes(),
+        trusted=files.ca[0].read_bytes(),
+        crls=[p.read_bytes() for p in files.crl],
+        crl_names=[p.name for p in files.crl],
+    )
+    finding = result.findings[0]
+    assert finding.id == "revoked"
+    assert f"on {certs.iso_time(revoked_at)} (reason: keyCompromise)" in finding.summary
+    assert format(material.leaf.cert.serial_number, "X") in finding.detail
+    assert f"from {files.crl[0].name}" in finding.detail
+    unnamed = diagnostics.verify_chain(
+        material.leaf.cert,
+        trusted=material.root.cert,
+        untrusted=material.intermediate.cert,
+        crls=[listing, make_crl(material.root)],
+    )
+    assert "from CRL input 1" in unnamed.findings[0].detail
 
 
 def test_crl_missing_for_one_issuer(tmp_path: Path, material: PKI) -> None:
@@ -656,7 +693,10 @@ def test_cli_crl_and_purpose(tmp_path: Path, material: PKI) -> None:
     )
     crl_args = [a for path in files.crl for a in ("--crl", str(path))]
     code, output = cli("verify", files.cert, "--ca", files.ca[0], *crl_args, "--format", "json")
-    assert (code, json.loads(output)["findings"][0]["id"]) == (1, "revoked")
+    revoked = json.loads(output)["findings"][0]
+    assert (code, revoked["id"]) == (1, "revoked")
+    assert "(no reason given)" in revoked["summary"]
+    assert f"from {files.crl[0]} (issued" in revoked["detail"]
     code, output = cli("verify", files.cert, "--ca", files.ca[0], "--purpose", "client")
     assert (code, json.loads(output)["verify_errors"][0]["code"]) == (1, 26)
 

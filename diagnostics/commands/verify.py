@@ -80,6 +80,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         at=args.at,
         purpose=args.purpose,
         label=args.cert,
+        crl_names=args.crl,
     )
     fmt = args.format or ("text" if out.isatty() else "json")
     colour = fmt == "text" and out.isatty() and "NO_COLOR" not in os.environ
