@@ -406,12 +406,15 @@ def _malformed_certificate(what: str, problem: str, side: Side) -> Finding:
     )
 
 
+_CRL_PROBLEM = "A CRL cannot be used: "
+
+
 def _malformed_crl(problem: str) -> Finding:
     return Finding(
         "malformed_crl",
         Severity.ERROR,
         Side.CLIENT,
-        f"A CRL cannot be used: {problem}",
+        f"{_CRL_PROBLEM}{problem}",
         "The bytes are not a well-formed certificate revocation list: a download cut short, "
         "an HTML error page saved as a CRL, or a file in another format. Certificates whose "
         "issuer has no other CRL then cannot be checked.",
@@ -498,6 +501,7 @@ class _Inputs:
 
     def __init__(self, role: Purpose) -> None:
         self.findings: list[Finding] = []
+        self.crl_errors: dict[str, str] = {}
         self.owner = Side.SERVER if role == "server" else Side.CLIENT
         self.judge = Side.CLIENT if role == "server" else Side.SERVER
 
@@ -542,14 +546,21 @@ class _Inputs:
         return [c for c in items if isinstance(c, x509.Certificate)]
 
     def crls(self, value: CRLsInput, names: Sequence[str] = ()) -> list[revocation.KnownCRL]:
-        """Every CRL in ``value``, named by ``names`` (one per input) or by its position."""
+        """Every CRL in ``value``, named by ``names`` (one per input) or by its position.
+
+        ``crl_errors`` maps each input that does not (wholly) parse to the parser's message.
+        """
         kind = x509.CertificateRevocationList
         found: list[revocation.KnownCRL] = []
         inputs = _as_list(value, (bytes, bytearray, memoryview, kind))
         for index, one in enumerate(inputs):
             source = names[index] if index < len(names) else f"CRL input {index + 1}"
+            before = len(self.findings)
             items = self._parse([one], kind, read_crls, _load_crl, _malformed_crl)
             found.extend(revocation.KnownCRL(c, source) for c in items if isinstance(c, kind))
+            problems = [f.summary.removeprefix(_CRL_PROBLEM) for f in self.findings[before:]]
+            if problems:
+                self.crl_errors[source] = "; ".join(problems)
         return found
 
     def usable_name(self, name: str | None) -> str | None:
@@ -605,7 +616,9 @@ def _verify(
     anchors = tuple(inputs.certificates(trusted, "a trusted CA certificate"))
     loaded = inputs.crls(crls.value, crls.names)
     name = inputs.usable_name(name)
-    context = attrs.evolve(context, trusted=anchors, crls=tuple(loaded))
+    context = attrs.evolve(
+        context, trusted=anchors, crls=tuple(loaded), crl_errors=inputs.crl_errors
+    )
     if not given:
         if not inputs.findings or inputs.findings[0].id != "malformed_certificate":
             problem = "there is no certificate"

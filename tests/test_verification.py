@@ -14,7 +14,6 @@ import io
 import json
 import re
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import jsonschema
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import ExtensionOID, ObjectIdentifier
+from cryptography.x509.oid import ExtensionOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +32,7 @@ from diagnostics.cli import main
 from diagnostics.model import ProbeResult, Status
 from diagnostics.render_text import render_text
 from diagnostics.serialize import schema
-from tests import memtls, pki
+from tests import crls, memtls, pki
 from tests.servers import run_tlsdiag
 
 DAY = datetime.timedelta(days=1)
@@ -74,46 +73,6 @@ def material() -> PKI:
 def pem(*certificates: x509.Certificate) -> bytes:
     """Certificates as one PEM bundle."""
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)
-
-
-def make_crl(
-    issuer: pki.Issued,
-    revoked: Sequence[x509.Certificate] = (),
-    *,
-    last_update: datetime.datetime | None = None,
-    next_update: datetime.datetime | None = None,
-    signer: pki.PrivateKey | None = None,
-    critical_extension: bool = False,
-    reason: x509.ReasonFlags | None = None,
-    revoked_at: datetime.datetime | None = None,
-) -> x509.CertificateRevocationList:
-    """A CRL of ``issuer`` (by default valid from an hour ago for a week).
-
-    Entries are revoked at ``revoked_at`` (the CRL's start by default), with ``reason``.
-    """
-    start = last_update or pki.utcnow() - datetime.timedelta(hours=1)
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(issuer.cert.subject)
-        .last_update(start)
-        .next_update(next_update or start + 7 * DAY)
-        .add_extension(x509.CRLNumber(1), critical=False)
-    )
-    if critical_extension:
-        builder = builder.add_extension(
-            x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.55555.7"), b"\x05\x00"),
-            critical=True,
-        )
-    for cert in revoked:
-        entry = (
-            x509.RevokedCertificateBuilder()
-            .serial_number(cert.serial_number)
-            .revocation_date(revoked_at or start)
-        )
-        if reason is not None:
-            entry = entry.add_extension(x509.CRLReason(reason), critical=False)
-        builder = builder.add_revoked_certificate(entry.build())
-    return builder.sign(signer or issuer.key, hashes.SHA256())
 
 
 def crl_pem(*crls: x509.CertificateRevocationList) -> bytes:
@@ -356,7 +315,9 @@ def crl_files(tmp_path: Path, material: PKI, *crls: x509.CertificateRevocationLi
 
 def test_current_crls_for_the_whole_chain_are_ok(tmp_path: Path, material: PKI) -> None:
     """CRLs of both CAs that list nothing: the whole chain is checked and passes."""
-    files = crl_files(tmp_path, material, make_crl(material.intermediate), make_crl(material.root))
+    files = crl_files(
+        tmp_path, material, crls.make_crl(material.intermediate), crls.make_crl(material.root)
+    )
     assert verify_files(files).status is Status.OK
 
 
@@ -365,8 +326,8 @@ def test_revoked(tmp_path: Path, material: PKI) -> None:
     files = crl_files(
         tmp_path,
         material,
-        make_crl(material.intermediate, [material.leaf.cert]),
-        make_crl(material.root),
+        crls.make_crl(material.intermediate, [(material.leaf.cert, None)]),
+        crls.make_crl(material.root),
     )
     result = verify_files(files)
     assert errors_of(result) == {(0, 23)}
@@ -377,13 +338,12 @@ def test_revoked(tmp_path: Path, material: PKI) -> None:
 def test_revoked_names_date_reason_and_crl(tmp_path: Path, material: PKI) -> None:
     """The revoked finding carries the entry's revocation date and reason and the CRL's name."""
     revoked_at = pki.utcnow() - 5 * DAY
-    listing = make_crl(
+    listing = crls.make_crl(
         material.intermediate,
-        [material.leaf.cert],
-        reason=x509.ReasonFlags.key_compromise,
+        [(material.leaf.cert, x509.ReasonFlags.key_compromise)],
         revoked_at=revoked_at,
     )
-    files = crl_files(tmp_path, material, listing, make_crl(material.root))
+    files = crl_files(tmp_path, material, listing, crls.make_crl(material.root))
     result = diagnostics.verify_chain(
         files.cert.read_bytes(),
         trusted=files.ca[0].read_bytes(),
@@ -399,14 +359,14 @@ def test_revoked_names_date_reason_and_crl(tmp_path: Path, material: PKI) -> Non
         material.leaf.cert,
         trusted=material.root.cert,
         untrusted=material.intermediate.cert,
-        crls=[listing, make_crl(material.root)],
+        crls=[listing, crls.make_crl(material.root)],
     )
     assert "from CRL input 1" in unnamed.findings[0].detail
 
 
 def test_crl_missing_for_one_issuer(tmp_path: Path, material: PKI) -> None:
     """Only the root's CRL given: the leaf's issuer has none, code 3 at depth 0."""
-    result = verify_files(crl_files(tmp_path, material, make_crl(material.root)))
+    result = verify_files(crl_files(tmp_path, material, crls.make_crl(material.root)))
     assert errors_of(result) == {(0, 3)}
     assert primary(result) == "crl_unavailable"
     assert "Test Intermediate CA" in result.findings[0].summary
@@ -414,36 +374,36 @@ def test_crl_missing_for_one_issuer(tmp_path: Path, material: PKI) -> None:
 
 def test_crl_expired(tmp_path: Path, material: PKI) -> None:
     """The intermediate's CRL is past its next update: code 12."""
-    stale = make_crl(
+    stale = crls.make_crl(
         material.intermediate,
-        last_update=pki.utcnow() - 10 * DAY,
+        this_update=pki.utcnow() - 10 * DAY,
         next_update=pki.utcnow() - 3 * DAY,
     )
-    result = verify_files(crl_files(tmp_path, material, stale, make_crl(material.root)))
+    result = verify_files(crl_files(tmp_path, material, stale, crls.make_crl(material.root)))
     assert errors_of(result) == {(0, 12)}
     assert primary(result) == catalogue_id(12)
 
 
 def test_crl_not_yet_valid(tmp_path: Path, material: PKI) -> None:
     """The intermediate's CRL was issued in the future: code 11."""
-    early = make_crl(material.intermediate, last_update=pki.utcnow() + 2 * DAY)
-    result = verify_files(crl_files(tmp_path, material, early, make_crl(material.root)))
+    early = crls.make_crl(material.intermediate, this_update=pki.utcnow() + 2 * DAY)
+    result = verify_files(crl_files(tmp_path, material, early, crls.make_crl(material.root)))
     assert errors_of(result) == {(0, 11)}
     assert primary(result) == catalogue_id(11)
 
 
 def test_crl_signed_by_the_wrong_key(tmp_path: Path, material: PKI) -> None:
     """A CRL in the intermediate's name signed with another key: code 8."""
-    forged = make_crl(material.intermediate, signer=pki.make_key())
-    result = verify_files(crl_files(tmp_path, material, forged, make_crl(material.root)))
+    forged = crls.make_crl(material.intermediate, signed_by=pki.make_key())
+    result = verify_files(crl_files(tmp_path, material, forged, crls.make_crl(material.root)))
     assert (0, 8) in errors_of(result)
     assert primary(result) == catalogue_id(8)
 
 
 def test_crl_with_unhandled_critical_extension(tmp_path: Path, material: PKI) -> None:
     """A CRL with an unknown critical extension: code 36, OpenSSL's own reason text."""
-    odd = make_crl(material.intermediate, critical_extension=True)
-    result = verify_files(crl_files(tmp_path, material, odd, make_crl(material.root)))
+    odd = crls.make_crl(material.intermediate, critical_extension=True)
+    result = verify_files(crl_files(tmp_path, material, odd, crls.make_crl(material.root)))
     assert errors_of(result) == {(0, 36)}
     assert result.verify_errors[0].reason == "unhandled critical CRL extension"
     assert primary(result) == catalogue_id(36)
@@ -455,7 +415,10 @@ def test_crl_objects_and_certificate_objects_are_accepted(material: PKI) -> None
         material.leaf.cert,
         trusted=material.root.cert,
         untrusted=[material.intermediate.cert],
-        crls=[make_crl(material.intermediate, [material.leaf.cert]), make_crl(material.root)],
+        crls=[
+            crls.make_crl(material.intermediate, [(material.leaf.cert, None)]),
+            crls.make_crl(material.root),
+        ],
     )
     assert errors_of(result) == {(0, 23)}
 
@@ -489,12 +452,18 @@ def test_damaged_pem_block_names_the_parser_message(material: PKI) -> None:
 
 
 def test_unparsable_crl_is_a_finding_and_checking_stays_on(material: PKI) -> None:
-    """A CRL that does not parse: malformed_crl; its issuer then has no CRL (code 3)."""
+    """A CRL that does not parse: malformed_crl; its issuer then has no CRL (code 3), and the
+    crl_unavailable finding names the input that could not be loaded and why."""
     result = diagnostics.verify_chain(
-        pem(*material.chain.served), trusted=material.root.cert, crls=[b"<html>not found</html>"]
+        pem(*material.chain.served),
+        trusted=material.root.cert,
+        crls=[b"<html>not found</html>"],
+        crl_names=["partner.crl"],
     )
     assert "malformed_crl" in ids(result)
     assert (0, 3) in errors_of(result)
+    unavailable = next(f for f in result.findings if f.id == "crl_unavailable")
+    assert "could not be loaded: partner.crl: DER CRL 1: " in unavailable.detail
 
 
 def test_wrong_python_types_are_findings(material: PKI) -> None:
@@ -586,9 +555,9 @@ def mutated(draw: st.DrawFn, data: bytes) -> bytes:
 _PROPERTY_PKI = pki.make_chain(prefix="Fuzz")
 _FUZZ_DER = _PROPERTY_PKI.leaf.cert.public_bytes(serialization.Encoding.DER)
 _FUZZ_PEM = pem(*_PROPERTY_PKI.served)
-_FUZZ_CRL = make_crl(_PROPERTY_PKI.intermediate, [_PROPERTY_PKI.leaf.cert]).public_bytes(
-    serialization.Encoding.DER
-)
+_FUZZ_CRL = crls.make_crl(
+    _PROPERTY_PKI.intermediate, [(_PROPERTY_PKI.leaf.cert, None)]
+).public_bytes(serialization.Encoding.DER)
 
 
 def never_raises(leaf: bytes, crl: bytes | None = None) -> None:
@@ -688,8 +657,8 @@ def test_cli_crl_and_purpose(tmp_path: Path, material: PKI) -> None:
     files = crl_files(
         tmp_path,
         material,
-        make_crl(material.intermediate, [material.leaf.cert]),
-        make_crl(material.root),
+        crls.make_crl(material.intermediate, [(material.leaf.cert, None)]),
+        crls.make_crl(material.root),
     )
     crl_args = [a for path in files.crl for a in ("--crl", str(path))]
     code, output = cli("verify", files.cert, "--ca", files.ca[0], *crl_args, "--format", "json")
