@@ -9,10 +9,12 @@ from typing import Any
 
 import attrs
 import pytest
+from cryptography import x509
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.test.iosim import ConnectionCompleter, IOPump
 
+from diagnostics import certs
 from diagnostics.listener.service import ListenerFactory
 from diagnostics.listener.session import Limits, ListenerOptions, load_material
 from diagnostics.listener.verdict import SessionPolicy, judge, refused
@@ -21,7 +23,7 @@ from diagnostics.options import ProbeOptions
 from diagnostics.probe import probe
 from diagnostics.target import parse_target
 from diagnostics.trust import TrustCache
-from tests import memtls, pki
+from tests import crls, memtls, pki
 
 PORT = 4433
 
@@ -165,6 +167,32 @@ def test_flawed_client_certificates(
     ids = [f.id for f in session.findings]
     assert ids[0] == "client_certificate_rejected"
     assert expected in ids
+
+
+def test_revoked_client_certificate_names_date_reason_and_crl(
+    partner: Partner, tmp_path: Path
+) -> None:
+    """--crl: a client certificate on its CA's CRL is rejected, and the revoked finding gives
+    the revocation date, the reason and the CRL file; an unlisted one from the same CA passes."""
+    revoked = _client(partner.client_root)
+    revoked_at = pki.utcnow() - datetime.timedelta(days=2)
+    crl = crls.make_crl(
+        partner.client_root, [(revoked.cert, x509.ReasonFlags.superseded)], revoked_at=revoked_at
+    )
+    crl_file = tmp_path / "partner.crl"
+    crl_file.write_bytes(crls.der(crl))
+    listener = {"client_ca_files": (partner.client_ca,), "crl_files": (str(crl_file),)}
+    _, session = _session(partner, tmp_path, revoked, **listener)
+    assert {(e.depth, e.code) for e in session.verify_errors} == {(0, 23)}
+    ids = [f.id for f in session.findings]
+    assert ids[0] == "client_certificate_rejected" and "revoked" in ids
+    finding = session.findings[ids.index("revoked")]
+    assert finding.side.value == "client"
+    assert f"on {certs.iso_time(revoked_at)} (reason: superseded)" in finding.summary
+    assert f"from {crl_file}" in finding.detail
+    assert refused(session)
+    _, fine = _session(partner, tmp_path, _client(partner.client_root), **listener)
+    assert (fine.status.value, fine.verify_errors) == ("ok", ())
 
 
 def test_strict_mode_refuses_a_missing_certificate(partner: Partner, tmp_path: Path) -> None:

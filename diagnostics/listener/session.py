@@ -33,9 +33,17 @@ from diagnostics.capture import RecordingServerCreator, select_alpn
 from diagnostics.issuing import PrivateKey
 from diagnostics.listener.verdict import SessionPolicy, judge
 from diagnostics.model import ClientAuth, ClientInfo, Failure, Phase, ProbeResult, Target, Timings
+from diagnostics.revocation import KnownCRL
 from diagnostics.serving import server_context
 from diagnostics.target import TargetError, parse_target
-from diagnostics.trust import TrustError, load_certificates, load_crl, read_file, ssl_reason
+from diagnostics.trust import (
+    TrustError,
+    apply_crls,
+    load_certificates,
+    load_crl,
+    read_file,
+    ssl_reason,
+)
 
 LISTEN_SCHEMES = ("https", "ftps", "ftpes")
 _HTTP_METHOD = re.compile(rb"^[A-Z]{3,10} ")
@@ -86,6 +94,8 @@ class ListenerMaterial:
     context: SSL.Context
     client_cas: tuple[x509.Certificate, ...]
     policy: SessionPolicy
+    crls: tuple[KnownCRL, ...] = ()
+    """The CRLs client certificates are checked against (the leaf's issuer's)."""
 
     @property
     def verify_mode(self) -> int:
@@ -127,7 +137,7 @@ def load_material(options: ListenerOptions) -> ListenerMaterial:
         raise TrustError(f"certificate file {options.cert_file!r} holds no certificate")
     key = _load_key(options.key_file)
     client_cas = tuple(c for path in options.client_ca_files for c in load_certificates(path))
-    crls = tuple(load_crl(path) for path in options.crl_files)
+    crls = tuple(KnownCRL(load_crl(path), path) for path in options.crl_files)
     return material_from(options, chain, key, client_cas=client_cas, crls=crls)
 
 
@@ -137,9 +147,12 @@ def material_from(
     key: PrivateKey,
     *,
     client_cas: Sequence[x509.Certificate] = (),
-    crls: Sequence[x509.CertificateRevocationList] = (),
+    crls: Sequence[x509.CertificateRevocationList | KnownCRL] = (),
 ) -> ListenerMaterial:
-    """Listener set-up from certificates and a key in memory (the files of ``options`` unread)."""
+    """Listener set-up from certificates and a key in memory (the files of ``options`` unread).
+
+    ``crls`` switch on CRL checking of the client's certificate (the leaf's issuer's CRL).
+    """
     target = parse_listen_url(options.url)
     try:
         ctx = server_context(chain, key)
@@ -160,16 +173,15 @@ def material_from(
         except crypto.Error:
             continue  # the same certificate listed twice
         ctx.add_client_ca(ca)
-    for crl in crls:
-        store.add_crl(crl)
-    if crls:
-        store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
+    known = tuple(c if isinstance(c, KnownCRL) else KnownCRL(c, "a configured CRL") for c in crls)
+    if known:
+        apply_crls(store, [k.crl for k in known])
     policy = SessionPolicy(
         client_ca_names=tuple(certs.dn(ca.subject) for ca in client_cas),
         require_client_cert=options.require_client_cert,
         expect_cn=options.expect_cn,
     )
-    return ListenerMaterial(options, target, ctx, tuple(client_cas), policy)
+    return ListenerMaterial(options, target, ctx, tuple(client_cas), policy, known)
 
 
 def looks_like_tls(data: bytes) -> bool:
@@ -361,7 +373,10 @@ class Session:
 
     def verdict(self) -> ProbeResult:
         """The session judged: findings filled in, the session's own first."""
-        return judge(self.result(), self.material.policy, trusted=self.material.client_cas)
+        material = self.material
+        return judge(
+            self.result(), material.policy, trusted=material.client_cas, crls=material.crls
+        )
 
     # -- the end -----------------------------------------------------------------------
 

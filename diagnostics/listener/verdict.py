@@ -21,6 +21,7 @@ from diagnostics.diagnose import DiagnosisContext, diagnose
 from diagnostics.lint import describe
 from diagnostics.model import Finding, ProbeResult, Severity, Side, Status
 from diagnostics.render_text import render_text
+from diagnostics.revocation import KnownCRL
 
 # Findings that mean "the client certificate does not let this client in".
 REFUSING_IDS = frozenset(
@@ -64,11 +65,15 @@ def judge(
     policy: SessionPolicy,
     *,
     trusted: Sequence[x509.Certificate] = (),
+    crls: Sequence[KnownCRL] = (),
     now: datetime.datetime | None = None,
 ) -> ProbeResult:
-    """The session with its findings: the session's own first, then the diagnosis."""
+    """The session with its findings: the session's own first, then the diagnosis.
+
+    ``crls`` are the CRLs the handshake checked (they name a revoked entry's date and reason).
+    """
     context = DiagnosisContext(
-        trusted=tuple(trusted), role="client", now=now, peer=peer_name(result)
+        trusted=tuple(trusted), role="client", now=now, peer=peer_name(result), crls=tuple(crls)
     )
     diagnosed = diagnose(attrs.evolve(result, findings=()), context)
     own = session_findings(diagnosed, policy)
