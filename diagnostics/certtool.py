@@ -33,6 +33,8 @@ DEFAULT_DAYS = 365
 # Certificates start an hour in the past so that a partner whose clock runs a little behind
 # does not see a certificate that is not yet valid.
 BACKDATE = datetime.timedelta(hours=1)
+# The last instant X.509 can express (RFC 5280's "no well-defined expiration date").
+LATEST_NOT_AFTER = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
 
 
 class KeyType(enum.StrEnum):
@@ -223,6 +225,15 @@ def self_signed(
     if days < 1:
         raise CertToolError(f"a certificate must be valid for at least one day, not {days}")
     start = (now or datetime.datetime.now(datetime.UTC)) - BACKDATE
+    try:
+        end = start + BACKDATE + datetime.timedelta(days=days)
+    except OverflowError:
+        end = None
+    if end is None or end > LATEST_NOT_AFTER:
+        raise CertToolError(
+            f"{days} days would end after {LATEST_NOT_AFTER:%Y-%m-%d}, the last date a "
+            "certificate can carry"
+        )
     subject = subject_name(cn)
     public = key.public_key()
     builder = (
@@ -232,7 +243,7 @@ def self_signed(
         .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
-        .not_valid_after(start + BACKDATE + datetime.timedelta(days=days))
+        .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(key), critical=True)
         .add_extension(

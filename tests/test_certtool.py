@@ -129,6 +129,13 @@ def test_self_signed_extensions() -> None:
     assert cert.issuer == cert.subject
 
 
+@pytest.mark.parametrize("days", [3_000_000, 10**9, 10**20])
+def test_a_lifetime_past_the_year_9999_is_refused(days: int) -> None:
+    """--days beyond what X.509 can carry is a refusal with the reason, never a traceback."""
+    with pytest.raises(certtool.CertToolError, match="9999-12-31"):
+        certtool.self_signed(certtool.generate_key(), "host.example.test", days=days)
+
+
 def test_serials_are_random() -> None:
     """Two certificates for the same name never share a serial number."""
     key = certtool.generate_key()
