@@ -561,7 +561,8 @@ _FUZZ_CRL = crls.make_crl(
 
 
 def never_raises(leaf: bytes, crl: bytes | None = None) -> None:
-    """Verify, serialise and render; every step must succeed."""
+    """Verify, serialise and render; every step must succeed, and no step may have failed
+    inside (``verify_chain`` and the diagnosis turn an exception into ``internal_error``)."""
     result = diagnostics.verify_chain(
         leaf,
         trusted=_PROPERTY_PKI.root.cert,
@@ -571,6 +572,8 @@ def never_raises(leaf: bytes, crl: bytes | None = None) -> None:
     )
     loaded = json.loads(result.to_json())
     assert loaded["status"] in {"ok", "problems"}
+    internal = [f.summary for f in result.findings if f.id == "internal_error"]
+    assert internal == []
     render_text(result)
 
 
