@@ -3,7 +3,6 @@ and the mutual self-signed set-up used end to end against ``openssl s_server -Ve
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import ipaddress
 import json
@@ -485,8 +484,6 @@ def test_mutual_set_up_with_another_client_certificate(
 
 # -- the mutual set-up against tlsdiag listen --------------------------------------------
 
-HAS_LISTEN = importlib.util.find_spec("diagnostics.commands.listen") is not None
-
 
 def printed_commands(out: str, port: int) -> tuple[list[str], list[str]]:
     """The listen and probe commands printed by ``cert mutual``, aimed at a loopback port."""
@@ -515,7 +512,6 @@ def session_reports(listener: servers.ServerProcess, count: int) -> list[dict[st
         time.sleep(0.02)
 
 
-@pytest.mark.skipif(not HAS_LISTEN, reason="tlsdiag listen is not available")
 def test_mutual_set_up_with_the_printed_listen_and_probe_commands(tmp_path: Path) -> None:
     """The two printed commands, on a loopback port: the probe is ok and the listener
     accepts the client certificate for the account; a probe without it is reported by the
