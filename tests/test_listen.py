@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.listening import PartnerFiles, listening, write_partner
+from tests.servers import run_tlsdiag
 
 CURL = shutil.which("curl")
 OPENSSL = shutil.which("openssl")
@@ -114,7 +117,9 @@ def test_curl_refused_certificates(
     assert report["findings"][0]["summary"] in body
     if who == "lower":
         assert "letter case" in report["findings"][0]["summary"]
-    assert lis.log_lines()[0]["event.code"] == finding
+    [event] = lis.log_lines()
+    assert event["event.code"] == finding
+    assert [f["id"] for f in event["tlsdiag"]["findings"]] == [f["id"] for f in report["findings"]]
 
 
 @needs_curl
@@ -212,3 +217,94 @@ def test_slow_and_garbage_clients_do_not_block_others(files: PartnerFiles, tmp_p
     assert by_kind[None]["status"] == "ok"
     assert by_kind["timeout"]["failed_phase"] == "handshake"
     assert by_kind["tls_error"]["findings"][0]["id"] in ("not_tls", "tls_protocol_error")
+
+
+def test_idle_client_after_the_handshake_is_cut_off(files: PartnerFiles, tmp_path: Path) -> None:
+    """A client that completes the handshake and then sends nothing is closed at the idle
+    timeout (not the longer handshake timeout) and reported as the client's idle timeout."""
+    context = ssl.create_default_context(cafile=str(files.server.root))
+    extra = ["--idle-timeout", "0.5", "--handshake-timeout", "60"]
+    with listening("https", files, tmp_path, extra) as listener:
+        raw = socket.create_connection(("127.0.0.1", listener.port), timeout=15)
+        with raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.recv(1) == b""
+        report = listener.report()
+    assert report["error"]["kind"] == "timeout" and report["failed_phase"] == "application"
+    finding = report["findings"][0]
+    assert (finding["id"], finding["side"]) == ("timeout", "client")
+    assert "0.5 s" in finding["summary"] and "handshake completed" in finding["detail"]
+
+
+def test_oversized_request_head_gets_431(files: PartnerFiles, tmp_path: Path) -> None:
+    """A request head over 16 KiB is answered 431 and reported as request_too_large."""
+    context = ssl.create_default_context(cafile=str(files.server.root))
+    with listening("https", files, tmp_path) as listener:
+        raw = socket.create_connection(("127.0.0.1", listener.port), timeout=15)
+        with raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+        report = listener.report()
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert report["error"]["kind"] == "request_too_large"
+    assert report["findings"][0]["id"] == "request_too_large"
+    assert "16384" in report["findings"][0]["summary"]
+
+
+def test_sigint_stops_cleanly_and_reports_the_open_session(
+    files: PartnerFiles, tmp_path: Path
+) -> None:
+    """SIGINT: exit 0; a connection still open is reported as cut short by the stop."""
+    with listening("ftpes", files, tmp_path) as listener:
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=15) as sock:
+            assert sock.recv(4) == b"220-"  # the session exists: its greeting arrived
+            listener.process.send_signal(signal.SIGINT)
+            assert listener.process.wait(timeout=15) == 0
+        report = listener.report()
+    assert (report["error"]["kind"], report["failed_phase"]) == ("listener_stopped", "starttls")
+    assert report["findings"][0]["id"] == "listener_stopped"
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port something else already listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"--cert": "missing.pem"}, "cannot be read"),
+        ({"--key": "client"}, "does not fit"),
+        ({"url": "http://127.0.0.1:{port}"}, "unsupported scheme"),
+        ({"--expect-cn": "JohnD"}, "need --client-ca"),
+        ({"--log-dir": "file/sub"}, "--log-dir"),
+        ({}, "cannot listen"),
+    ],
+)
+def test_unusable_set_up_is_exit_2_without_traceback(
+    files: PartnerFiles, tmp_path: Path, busy_port: int, change: dict[str, str], words: str
+) -> None:
+    """Missing files, a key for another certificate, a wrong scheme, --expect-cn without
+    --client-ca, an unusable log folder, a port in use: one line on stderr, exit 2."""
+    (tmp_path / "file").write_text("not a folder")
+    values = {
+        "url": "https://127.0.0.1:{port}",
+        "--cert": str(files.server.served),
+        "--key": str(files.server.key),
+        "--log-dir": str(tmp_path / "logs"),
+        **change,
+    }
+    if values["--key"] == "client":
+        values["--key"] = str(files.good[1])
+    args = [values.pop("url").format(port=busy_port)]
+    for option, value in values.items():
+        args += [option, value if value.startswith("/") else str(tmp_path / value)]
+    run = run_tlsdiag("listen", *args)
+    assert run.returncode == 2
+    assert run.stderr.startswith("tlsdiag listen:") and words in run.stderr
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from diagnostics.engines.ftps import parse_epsv
+from diagnostics.engines.ftps import parse_epsv, parse_pasv
 from tests.listening import PartnerFiles, listening, write_partner
 
 CURL = shutil.which("curl")
@@ -136,3 +136,69 @@ def test_epsv_reply_names_a_port(files: PartnerFiles, tmp_path: Path) -> None:
         listener.report()
     assert reply.startswith("229 ")
     assert parse_epsv(reply) is not None
+
+
+def _closed(sock: socket.socket) -> bool:
+    """The peer closed (or reset) the connection: nothing more will come."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_nlst_lists_the_report_and_a_new_pasv_drops_the_unused_data_connection(
+    files: PartnerFiles, tmp_path: Path
+) -> None:
+    """NLST returns the report as lines; a data connection left unused by a second PASV is
+    closed by the listener (one data connection per session at a time)."""
+    with listening("ftpes", files, tmp_path) as listener:
+        ftp = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(files.server.root)))
+        ftp.connect("localhost", listener.port, timeout=15)
+        ftp.login("JohnD", "x")
+        ftp.prot_p()
+        first = parse_pasv(ftp.sendcmd("PASV"))
+        assert first is not None
+        with socket.create_connection(first, timeout=15) as unused:
+            ftp.sendcmd("PASV")
+            assert _closed(unused)
+        names = ftp.nlst()
+        ftp.quit()
+        report = listener.report()
+    assert names[0].startswith("PROBLEMS client 127.0.0.1:")
+    assert any("ftps_data_not_resumed" in line for line in names)
+    assert [d["command"] for d in report["ftp"]["data_connections"]] == ["NLST"]
+
+
+def test_overlong_command_line_is_answered_then_closed(files: PartnerFiles, tmp_path: Path) -> None:
+    """A command line over the limit gets a 500 reply before the listener closes; the session
+    failed with request_too_large."""
+    with listening("ftpes", files, tmp_path) as listener:
+        ftp = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(files.server.root)))
+        ftp.connect("localhost", listener.port, timeout=15)
+        ftp.login("JohnD", "x")
+        with pytest.raises(ftplib.error_perm, match=r"^500 "):
+            ftp.sendcmd("NOOP " + "x" * 4000)
+        with pytest.raises((EOFError, OSError)):
+            ftp.voidcmd("NOOP")
+        ftp.close()
+        report = listener.report()
+    assert report["error"]["kind"] == "request_too_large"
+    assert report["failed_phase"] == "application"
+    assert report["findings"][0]["id"] == "request_too_large"
+    assert "2048" in report["findings"][0]["summary"]
+
+
+def test_data_connection_without_prot_p(files: PartnerFiles, tmp_path: Path) -> None:
+    """A client that asks for a data connection without PROT P is refused (521) and the
+    session names the missing PROT P."""
+    with listening("ftpes", files, tmp_path) as listener:
+        ftp = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(files.server.root)))
+        ftp.connect("localhost", listener.port, timeout=15)
+        ftp.login("JohnD", "x")
+        with pytest.raises(ftplib.error_perm, match=r"^521 "):
+            ftp.nlst()
+        ftp.quit()
+        report = listener.report()
+    assert report["ftp"]["data_without_prot_p"] == "PASV"
+    assert report["findings"][0]["id"] == "ftps_client_no_prot_p"
+    assert report["status"] == "problems"

@@ -82,13 +82,18 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     try:
         log = SessionLog(args.log_dir)
     except OSError as exc:
-        raise UsageError(f"--log-dir {args.log_dir!r}: {exc.strerror or exc}") from None
+        raise UsageError(
+            f"tlsdiag listen: --log-dir {args.log_dir!r}: {exc.strerror or exc}"
+        ) from None
 
     def emit(result: ProbeResult) -> None:
-        log.write(result)
         text = dumps(result) if args.format == "json" else render_session(result) + "\n"
         out.write(text + "\n")
         out.flush()
+        try:
+            log.write(result)
+        except OSError as exc:  # a full disk must not stop the listener, nor pass unnoticed
+            print(f"tlsdiag listen: cannot write to {log.sink.path}: {exc}", file=sys.stderr)
 
     return _serve(material, emit)
 

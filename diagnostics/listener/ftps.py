@@ -12,8 +12,9 @@ connections that do not.
 ``session.ftp`` (the JSON ``ftp`` object of a listener session): ``mode``,
 ``role`` ("listener"), ``commands`` (what the client sent, the password
 masked), ``user``, ``auth``, ``prot``, ``tls_before_auth``,
-``cleartext_commands`` (commands refused before ``AUTH TLS``) and
-``data_connections`` ([{command, protected, port, tls: {version, cipher,
+``cleartext_commands`` (commands refused before ``AUTH TLS``),
+``data_without_prot_p`` (the passive command refused because ``PROT P`` was
+not sent, else null) and ``data_connections`` ([{command, protected, port, tls: {version, cipher,
 session_reused} or null, tls_error, bytes}]).
 """
 
@@ -74,6 +75,7 @@ def new_record(mode: str) -> dict[str, Any]:
         "prot": None,
         "tls_before_auth": False,
         "cleartext_commands": [],
+        "data_without_prot_p": None,
         "data_connections": [],
     }
 
@@ -271,9 +273,11 @@ class FTPServer(LineReceiver):
                 message=f"a command line exceeded {self.MAX_LENGTH} bytes",
             )
         )
-        self.reply(500, "Command line too long.")
+        self.reply(500, "Command line too long; closing the connection.")
         self.closing = True
-        self.session.abort()
+        # Close after the reply (the idle bound still cuts off a client that stops reading).
+        transport: Any = self.transport
+        transport.loseConnection()
 
     def connectionLost(self, reason: TwistedFailure = connectionDone) -> None:
         if self.data is not None:
@@ -292,7 +296,8 @@ class FTPServer(LineReceiver):
         if len(self.ftp["commands"]) < MAX_COMMANDS:
             self.ftp["commands"].append(shown)
         if not self.session.secured and verb not in _BEFORE_AUTH:
-            self.ftp["cleartext_commands"].append(shown)
+            if len(self.ftp["cleartext_commands"]) < MAX_COMMANDS:
+                self.ftp["cleartext_commands"].append(shown)
             self.reply(530, "This server requires AUTH TLS before any other command.")
             return
         handler = getattr(self, f"ftp_{verb}", None)
@@ -363,15 +368,20 @@ class FTPServer(LineReceiver):
         transport: Any = self.transport
         transport.loseConnection()
 
-    def _passive(self) -> DataChannel | None:
+    def _passive(self, verb: str) -> DataChannel | None:
         if not self.logged_in:
             self.reply(530, "Log in first (any user and password).")
             return None
         if self.ftp["prot"] != "P":
+            self.ftp["data_without_prot_p"] = verb
             self.reply(521, "Data connections need PROT P on this server.")
             return None
         if self.data is not None:
-            self.data.stop()
+            # A new passive command replaces the previous data connection: one per session.
+            if self.data.sent:
+                self.data.stop()
+            else:
+                self.data.abort()
         try:
             self.data = DataChannel(self, protected=True)
         except Exception as exc:  # no free port: the client hears it, the session goes on
@@ -384,7 +394,7 @@ class FTPServer(LineReceiver):
         if argument.upper() == "ALL":
             self.reply(200, "EPSV ALL accepted.")
             return
-        channel = self._passive()
+        channel = self._passive("EPSV")
         if channel is not None:
             self.reply(229, f"Entering Extended Passive Mode (|||{channel.number}|)")
 
@@ -394,7 +404,7 @@ class FTPServer(LineReceiver):
         if ":" in host:
             self.reply(522, "PASV is IPv4 only; use EPSV.")
             return
-        channel = self._passive()
+        channel = self._passive("PASV")
         if channel is not None:
             numbers = [*named.split("."), str(channel.number >> 8), str(channel.number & 0xFF)]
             self.reply(227, f"Entering Passive Mode ({','.join(numbers)})")

@@ -17,7 +17,7 @@ from twisted.internet.interfaces import IAddress, IListeningPort
 from twisted.internet.protocol import Factory, Protocol
 
 from diagnostics.listener.session import ListenerMaterial, ListenerOptions, Session, load_material
-from diagnostics.model import ProbeResult
+from diagnostics.model import Failure, ProbeResult
 
 SessionCallback = Callable[[ProbeResult], None]
 
@@ -66,8 +66,15 @@ class ListenerFactory(Factory[Protocol]):
             self.errors.append(exc)
 
     def close_all(self) -> None:
-        """Drop every open connection (each still reports its session)."""
+        """Drop every open connection (each still reports its session, as cut short)."""
         for session in list(self.sessions):
+            session.fail(
+                Failure(
+                    phase=session.phase,
+                    kind="listener_stopped",
+                    message="the listener stopped while the connection was open",
+                )
+            )
             session.abort()
 
 

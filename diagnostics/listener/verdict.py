@@ -27,8 +27,9 @@ from diagnostics.revocation import KnownCRL
 REFUSING_IDS = frozenset(
     {"client_certificate_missing", "client_certificate_rejected", "account_mismatch"}
 )
-# Failure kinds this module explains itself (the generic failure finding is dropped).
-_OWN_FAILURE_KINDS = frozenset({"wrong_scheme"})
+# Failure kinds this module explains itself (the generic failure finding is dropped):
+# the diagnosis words a timeout or a stop from a probe's side, and knows no listener limits.
+_OWN_FAILURE_KINDS = frozenset({"wrong_scheme", "timeout", "request_too_large", "listener_stopped"})
 
 _NON_RESUMING = (
     "Python's ftplib.FTP_TLS, Apache Commons Net's FTPSClient without extra code, and "
@@ -102,6 +103,7 @@ def session_findings(result: ProbeResult, policy: SessionPolicy) -> list[Finding
         *_certificate_findings(result, policy, peer),
         *_account_findings(result, policy, peer),
         *_ftp_findings(result.ftp, peer),
+        *_failure_findings(result, peer),
     ]
     return sorted(found, key=lambda f: f.severity.rank)
 
@@ -199,6 +201,23 @@ def _ftp_findings(ftp: Mapping[str, Any] | None, peer: str) -> list[Finding]:
     if not ftp:
         return []
     found: list[Finding] = []
+    refused_passive = ftp.get("data_without_prot_p")
+    if refused_passive:
+        found.append(
+            Finding(
+                "ftps_client_no_prot_p",
+                Severity.ERROR,
+                Side.CLIENT,
+                f"The client {peer} asked for a data connection ({refused_passive}) without "
+                "PROT P: its listings and files would travel in clear text.",
+                "Secured file-transfer servers refuse unprotected data connections (this "
+                "listener answered 521, as they do), so transfers fail although the login "
+                "worked.",
+                "Set the client's data channel protection to Private: PBSZ 0 and PROT P "
+                "(ftplib: prot_p(); curl --ssl-reqd does it; FileZilla and WinSCP do it for "
+                "'FTP over TLS').",
+            )
+        )
     if ftp.get("tls_before_auth"):
         found.append(
             Finding(
@@ -266,6 +285,71 @@ def _ftp_findings(ftp: Mapping[str, Any] | None, peer: str) -> list[Finding]:
     return found
 
 
+def _failure_findings(result: ProbeResult, peer: str) -> list[Finding]:
+    failure = result.failure
+    if failure is None:
+        return []
+    said = failure.message.rstrip(".")
+    if failure.kind == "timeout":
+        if result.tls is None:
+            detail = (
+                "A client that connects and then says nothing is usually not speaking TLS "
+                "first: a plain-text client, an explicit-FTPS client on an implicit port, a "
+                "health check or a port scan. One that stops during the handshake may be "
+                "waiting for someone to pick a client certificate, or sit behind a middlebox "
+                "that holds the messages."
+            )
+            remedy = (
+                "Check the partner's client settings (scheme, port, explicit or implicit "
+                "FTPS) and its log for the same moment."
+            )
+        else:
+            detail = (
+                "The TLS handshake completed; then no request (HTTPS) or command (FTPS) "
+                "arrived within the listener's idle bound."
+            )
+            remedy = (
+                "Nothing is wrong with TLS. If a person types the commands, raise --idle-timeout."
+            )
+        return [
+            Finding(
+                "timeout",
+                Severity.ERROR,
+                Side.CLIENT,
+                f"The client {peer} was cut off: {said}.",
+                detail,
+                remedy,
+            )
+        ]
+    if failure.kind == "request_too_large":
+        return [
+            Finding(
+                "request_too_large",
+                Severity.ERROR,
+                Side.CLIENT,
+                f"The client {peer} sent more than the listener accepts: {said}.",
+                "The listener reads HTTP request heads up to 16 KiB and FTP command lines up "
+                "to 2 KiB, answers with 431 or 500 past that and closes the connection. A "
+                "client does not normally send that much: huge cookies or headers, or binary "
+                "data on the FTP control connection.",
+                "Look at what the partner's client sends (its debug or trace log).",
+            )
+        ]
+    if failure.kind == "listener_stopped":
+        return [
+            Finding(
+                "listener_stopped",
+                Severity.WARNING,
+                Side.SERVER,
+                f"The listener stopped while the client {peer} was connected; the session "
+                "was cut short.",
+                "What the session captured before the stop is kept.",
+                "Let the partner connect again while the listener runs.",
+            )
+        ]
+    return []
+
+
 # -- the report ----------------------------------------------------------------------------
 
 
@@ -275,7 +359,8 @@ def verdict_line(result: ProbeResult) -> str:
     if result.findings:
         primary = result.findings[0]
         if result.status is not Status.OK or primary.severity is not Severity.INFO:
-            return f"{head}: {primary.summary}"
+            # The diagnosis starts failure summaries with the client's address, already said.
+            return f"{head}: {primary.summary.removeprefix(peer_name(result) + ': ')}"
     tls = result.tls
     if tls is None:
         return head
