@@ -152,6 +152,9 @@ def _entry_to_json(entry: Entry) -> dict[str, Any]:
 
 # -- reading ---------------------------------------------------------------------------
 
+MAX_FILE_BYTES = 64 * 2**20
+"""The most :func:`inspect_file` reads (a device or a wrong file must not fill the memory)."""
+
 _BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 _CERT_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"})
 _KEY_LABELS = frozenset(
@@ -202,7 +205,10 @@ def _looks_like_pkcs12(data: bytes) -> bool:
 
 def _load_certificate(der: bytes) -> x509.Certificate:
     """A certificate whose names and dates parse (ValueError otherwise)."""
-    cert = x509.load_der_x509_certificate(der)
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except x509.InvalidVersion as exc:  # not a ValueError
+        raise ValueError(str(exc)) from None
     # Parsing is lazy: touch what every output needs, so a broken field surfaces here.
     certs.dn(cert.subject), certs.dn(cert.issuer), cert.not_valid_after_utc, cert.serial_number
     return cert
@@ -322,6 +328,10 @@ def _read_pkcs12(data: bytes, password: bytes | None) -> _Contents:
             break
         except (ValueError, TypeError):
             continue
+        except x509.InvalidVersion as exc:  # opened, but a certificate in it is broken
+            raise InspectionError(
+                f"a certificate in the PKCS#12 file cannot be read: {exc}"
+            ) from None
     if loaded is None:
         if password is None:
             raise InspectionError(
@@ -397,9 +407,13 @@ def inspect_file(
     """Inspect a certificate file on disk; raises InspectionError when unreadable."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise InspectionError(f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InspectionError(
+            f"it is larger than {MAX_FILE_BYTES // 2**20} MiB: no certificate file is that large"
+        )
     return inspect_bytes(
         data,
         name=path,

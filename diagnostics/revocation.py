@@ -79,6 +79,8 @@ def parse_crl(data: bytes) -> x509.CertificateRevocationList:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_crl(data)
         return x509.load_der_x509_crl(data)
+    except x509.InvalidVersion as exc:  # not a ValueError
+        raise CRLError(str(exc)) from None
     except ValueError as exc:
         head = data[:15].lstrip().lower()
         if head.startswith((b"<!doctype", b"<html")):

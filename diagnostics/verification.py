@@ -116,7 +116,10 @@ def _der_length(data: bytes, pos: int) -> int | None:
 
 def _load_certificate(der: bytes) -> x509.Certificate:
     """A certificate both parsers accept (cryptography for facts, OpenSSL for the verdict)."""
-    cert = x509.load_der_x509_certificate(der)
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except x509.InvalidVersion as exc:  # not a ValueError
+        raise ValueError(str(exc)) from None
     try:
         crypto.load_certificate(crypto.FILETYPE_ASN1, der)
     except crypto.Error as exc:
@@ -126,7 +129,10 @@ def _load_certificate(der: bytes) -> x509.Certificate:
 
 def _load_crl(der: bytes) -> x509.CertificateRevocationList:
     """A CRL whose every part parses (cryptography reads some only on first use)."""
-    crl = x509.load_der_x509_crl(der)
+    try:
+        crl = x509.load_der_x509_crl(der)
+    except x509.InvalidVersion as exc:  # not a ValueError
+        raise ValueError(str(exc)) from None
     _ = (crl.issuer, crl.last_update_utc, crl.next_update_utc, crl.extensions)
     for entry in crl:
         _ = (entry.serial_number, entry.revocation_date_utc, entry.extensions)

@@ -6,6 +6,7 @@ serves as an independent reader of the same files where it can.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import io
 import json
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diagnostics import cli
+from diagnostics import cli, inspection
 from diagnostics.commands.inspect import render_inspection
 from diagnostics.inspection import FileFormat, Inspection, InspectionError, inspect_bytes
 from diagnostics.model import Severity, Status
@@ -347,6 +348,42 @@ def test_block_with_damaged_contents(chain: pki.Chain) -> None:
     assert "line" in messages[1] and "asn1" in messages[1].lower()
 
 
+def bad_version(cert: x509.Certificate) -> bytes:
+    """``cert``'s DER with the version field set to 10 (cryptography raises InvalidVersion,
+    which is no ValueError; OpenSSL reads it)."""
+    der = bytearray(cert.public_bytes(serialization.Encoding.DER))
+    at = der.index(bytes.fromhex("a003020102"))  # [0] EXPLICIT INTEGER 2 (v3)
+    der[at + 4] = 10
+    return bytes(der)
+
+
+def test_certificate_with_an_invalid_version(chain: pki.Chain, tmp_path: Path) -> None:
+    """An invalid X.509 version is a malformed certificate (PEM) or an unreadable file (DER,
+    PKCS#12), never a traceback."""
+    der = bad_version(chain.leaf.cert)
+    block = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der)
+    block += b"-----END CERTIFICATE-----\n"
+    result = inspect_bytes(block + pem([chain.intermediate.cert]), now=NOW)
+    assert "10 is not a valid X509 version" in only(result, "malformed_certificate").summary
+    with pytest.raises(InspectionError, match="10 is not a valid X509 version"):
+        inspect_bytes(der, now=NOW)
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return
+    (tmp_path / "bad.pem").write_bytes(block)
+    export = ["pkcs12", "-export", "-nokeys", "-passout", "pass:", "-in", "bad.pem"]
+    made = subprocess.run(
+        [openssl, *export, "-out", "bad.p12"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    code, _ = run_cli("inspect", str(tmp_path / "bad.p12"))
+    assert code == cli.EXIT_USAGE
+
+
 def test_trusted_certificate_and_text_between_blocks(chain: pki.Chain, tmp_path: Path) -> None:
     """OpenSSL's TRUSTED CERTIFICATE form and explanatory text around blocks are read."""
     openssl = shutil.which("openssl")
@@ -424,6 +461,20 @@ def test_cli_exit_codes(chain: pki.Chain, tmp_path: Path) -> None:
     assert run_cli("inspect", str(reversed_))[0] == cli.EXIT_PROBLEMS
     assert run_cli("inspect", str(garbage))[0] == cli.EXIT_USAGE
     assert run_cli("inspect", str(tmp_path / "absent.pem"))[0] == cli.EXIT_USAGE
+
+
+def test_a_file_over_the_size_bound_is_refused_unread(
+    chain: pki.Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_FILE_BYTES (a device, a wrong file) inspect stops reading and exits 2."""
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(pem(chain.served))
+    monkeypatch.setattr(inspection, "MAX_FILE_BYTES", len(bundle.read_bytes()))
+    assert run_cli("inspect", str(bundle))[0] == cli.EXIT_OK
+    bundle.write_bytes(pem(chain.served) + b"\n")
+    with pytest.raises(InspectionError, match="larger than"):
+        inspection.inspect_file(str(bundle))
+    assert run_cli("inspect", str(bundle))[0] == cli.EXIT_USAGE
 
 
 def test_cli_json_shape(chain: pki.Chain, tmp_path: Path) -> None:

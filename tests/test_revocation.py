@@ -17,7 +17,7 @@ from diagnostics.crl_sources import CRLSources
 from diagnostics.model import Finding, ProbeResult, Side
 from diagnostics.options import ProbeOptions, TrustConfig
 from diagnostics.revocation import CheckMode, KnownCRL, check_chain
-from tests import crls, memtls, pki
+from tests import crls, memtls, pki, servers
 
 KEY_COMPROMISE = x509.ReasonFlags.key_compromise
 CDP_PORT = 8080
@@ -47,6 +47,28 @@ def test_parse_pem_der_and_garbage(chain: pki.Chain) -> None:
         revocation.parse_crl(b"\x30\x03\x02\x01\x00")
     with pytest.raises(revocation.CRLError, match="HTML page"):
         revocation.parse_crl(b"<html><body>Moved</body></html>")
+
+
+def bad_version_crl(crl: x509.CertificateRevocationList) -> bytes:
+    """``crl``'s DER with its version (v2, INTEGER 1) made 0, which cryptography refuses with
+    InvalidVersion (no ValueError)."""
+    der = bytearray(crls.der(crl))
+    at = der.index(bytes.fromhex("020101"))  # the first field of tbsCertList
+    der[at + 2] = 0
+    return bytes(der)
+
+
+def test_invalid_crl_version_is_a_crl_error(chain: pki.Chain, tmp_path: Path) -> None:
+    """A CRL with an invalid version is a CRLError with the parser's message; a --crl file
+    like that is a usage error (exit 2), not a traceback."""
+    data = bad_version_crl(crls.make_crl(chain.intermediate))
+    with pytest.raises(revocation.CRLError, match="not a valid CRL version"):
+        revocation.parse_crl(data)
+    path = tmp_path / "bad.crl"
+    path.write_bytes(data)
+    run = servers.run_tlsdiag("probe", "tls://127.0.0.1:1", "--crl", path, "--format", "json")
+    assert run.returncode == 2, run.stderr
+    assert "not a valid CRL version" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_revoked_entry_has_date_and_reason(chain: pki.Chain) -> None:

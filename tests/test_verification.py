@@ -494,6 +494,17 @@ def test_unparsable_san_is_a_finding(material: PKI) -> None:
     render_text(named)
 
 
+def test_invalid_version_is_a_malformed_certificate(material: PKI) -> None:
+    """A version cryptography refuses with InvalidVersion (no ValueError) is an ordinary
+    malformed_certificate finding with the parser's message, not an internal error."""
+    der = bytearray(material.leaf.cert.public_bytes(serialization.Encoding.DER))
+    at = der.index(bytes.fromhex("a003020102"))  # [0] EXPLICIT INTEGER 2 (v3)
+    der[at + 4] = 10
+    result = diagnostics.verify_chain(bytes(der), trusted=material.root.cert)
+    assert ids(result) == ["malformed_certificate"]
+    assert "10 is not a valid X509 version" in result.findings[0].summary
+
+
 def test_invalid_name_is_a_configuration_finding(material: PKI) -> None:
     """A --name that is no host name: configuration_error, and no host-name check."""
     result = diagnostics.verify_chain(
@@ -704,6 +715,27 @@ def test_cli_usage_errors(
     assert code == 2
     assert output == ""
     assert message in capsys.readouterr().err
+
+
+def test_cli_files_over_the_size_bound_are_usage_errors(
+    tmp_path: Path,
+    material: PKI,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A certificate or CRL file past MAX_FILE_BYTES is not read to its end: exit 2."""
+    from diagnostics.commands import verify as verify_command
+
+    cert = write(tmp_path, "leaf.pem", pem(material.leaf.cert))
+    bound = len(cert.read_bytes())
+    crl = write(tmp_path, "big.crl", crl_pem(crls.make_crl(material.intermediate)) + b"\n" * bound)
+    monkeypatch.setattr(verify_command, "MAX_FILE_BYTES", bound)
+    assert cli("verify", cert)[0] == 1  # at the bound: read and verified (untrusted)
+    assert cli("verify", cert, "--crl", crl)[0] == 2
+    assert "--crl '" in capsys.readouterr().err
+    cert.write_bytes(cert.read_bytes() + b"\n")
+    assert cli("verify", cert) == (2, "")
+    assert "is larger than" in capsys.readouterr().err
 
 
 def test_cli_broken_certificate_is_a_result(tmp_path: Path, material: PKI) -> None:

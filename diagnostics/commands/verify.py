@@ -9,6 +9,8 @@ from typing import Any, Literal, TextIO
 
 from diagnostics.cli import UsageError, render
 
+# More than any certificate bundle or CRL (large public CAs' CRLs run to a few megabytes).
+MAX_FILE_BYTES = 64 * 2**20
 _KINDS = {"certificate": "certificates (PEM or DER)", "crl": "a CRL (PEM or DER)"}
 
 
@@ -50,11 +52,16 @@ def _read(path: str, option: str, kind: Literal["certificate", "crl"]) -> bytes:
 
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise UsageError(
             f"tlsdiag verify: {option}{path!r} cannot be read: {exc.strerror or exc}"
         ) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(
+            f"tlsdiag verify: {option}{path!r} is larger than {MAX_FILE_BYTES // 2**20} MiB: "
+            f"it cannot hold {_KINDS[kind]}"
+        )
     if not looks_like(data, kind):
         found = "it is empty" if not data.strip() else "no PEM block of that kind and not DER"
         raise UsageError(f"tlsdiag verify: {option}{path!r} does not hold {_KINDS[kind]}: {found}")
