@@ -16,6 +16,7 @@ import datetime
 from collections.abc import Sequence
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 
@@ -64,7 +65,7 @@ def read_staple(data: bytes, leaf: x509.Certificate | None = None) -> OCSPFacts:
         return OCSPFacts(stapled=True, response_status=status)
     try:
         return _successful(response, leaf)
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         # Parsed lazily: a field that turns out broken makes the whole staple invalid.
         return OCSPFacts(stapled=True, response_status=status, error=_error_text(exc))
 
@@ -86,6 +87,10 @@ def _successful(response: ocsp.OCSPResponse, leaf: x509.Certificate | None) -> O
     elif response.responder_key_hash is not None:
         responder = response.responder_key_hash.hex().upper()
     status = _CERT_STATUS[chosen.certificate_status]
+    try:
+        hash_name: str | None = chosen.hash_algorithm.name
+    except UnsupportedAlgorithm:  # the certificate ID cannot be compared, the rest is sound
+        hash_name = None
     reason = chosen.revocation_reason
     oid = response.signature_algorithm_oid
     return OCSPFacts(
@@ -98,7 +103,7 @@ def _successful(response: ocsp.OCSPResponse, leaf: x509.Certificate | None) -> O
         revocation_time=chosen.revocation_time_utc,
         revocation_reason=reason.value if reason is not None else None,
         responder=responder,
-        hash_algorithm=chosen.hash_algorithm.name,
+        hash_algorithm=hash_name,
         issuer_name_hash=chosen.issuer_name_hash,
         issuer_key_hash=chosen.issuer_key_hash,
         serial_number=chosen.serial_number,

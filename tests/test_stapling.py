@@ -23,6 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from OpenSSL import SSL
 
 from diagnostics import serialize, stapling
@@ -208,6 +210,51 @@ def test_bytes_that_do_not_parse_are_recorded_with_the_message(data: bytes) -> N
     assert facts.stapled is True
     assert facts.response_status is None and facts.cert_status is None
     assert isinstance(facts.error, str) and facts.error
+
+
+_SHA1_OID = bytes.fromhex("06052b0e03021a")  # 1.3.14.3.2.26, the certificate ID's hash
+_UNKNOWN_OID = bytes.fromhex("06052b0e03021e")  # 1.3.14.3.2.30: no hash cryptography knows
+
+
+def test_an_unknown_certificate_id_hash_keeps_the_status(chain: pki.Chain) -> None:
+    """A certificate ID hashed with an algorithm cryptography does not know (it raises
+    UnsupportedAlgorithm, no ValueError): the status is kept, the ID cannot be compared."""
+    data = staple(chain.leaf.cert, chain.intermediate, status=ocsp.OCSPCertStatus.UNKNOWN)
+    assert data.count(_SHA1_OID) == 1
+    facts = stapling.read_staple(data.replace(_SHA1_OID, _UNKNOWN_OID), chain.leaf.cert)
+    assert (facts.cert_status, facts.hash_algorithm, facts.error) == ("unknown", None, None)
+    assert stapling.staple_names_leaf(facts, chain.leaf.cert, chain.intermediate.cert) is None
+
+
+@st.composite
+def damaged(draw: st.DrawFn, data: bytes) -> bytes:
+    """``data`` with a few bits flipped or cut short."""
+    out = bytearray(data)
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(out) - 1))
+        out[at] ^= 1 << draw(st.integers(0, 7))
+    return bytes(out[: draw(st.integers(1, len(out)))])
+
+
+_FUZZ_CHAIN = pki.make_chain(prefix="Staple Fuzz")
+_FUZZ_STAPLE = staple(
+    _FUZZ_CHAIN.leaf.cert,
+    _FUZZ_CHAIN.intermediate,
+    status=ocsp.OCSPCertStatus.REVOKED,
+    revoked_at=pki.utcnow() - DAY,
+    reason=x509.ReasonFlags.key_compromise,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged(_FUZZ_STAPLE))
+def test_damaged_staples_never_raise(data: bytes) -> None:
+    """read_staple keeps its promise on damaged responses: facts, never an exception, and
+    the facts serialise."""
+    facts = stapling.read_staple(data, _FUZZ_CHAIN.leaf.cert)
+    assert facts.stapled is True
+    stapling.staple_names_leaf(facts, _FUZZ_CHAIN.leaf.cert, _FUZZ_CHAIN.intermediate.cert)
+    json.dumps(serialize.ocsp_to_json(facts))
 
 
 def test_a_staple_for_another_certificate_does_not_name_the_leaf(chain: pki.Chain) -> None:
