@@ -261,7 +261,11 @@ class FTPServer(LineReceiver):
                     "this explicit-FTPS port",
                 )
             )
-            session.abort()
+            # Close, not reset: a reset can destroy the greeting before the client reads it,
+            # and the greeting in its TLS error is what tells the partner the port is explicit.
+            self.closing = True
+            transport: Any = self.transport
+            transport.loseConnection()
             return
         LineReceiver.dataReceived(self, data)  # type: ignore[no-untyped-call]
 
