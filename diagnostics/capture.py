@@ -216,14 +216,24 @@ def instrument(
 
 
 # The OCSP callback belongs to the context, which many probes share: it finds the
-# capture of the connection it is called for here.
-_STAPLE_CAPTURES: weakref.WeakKeyDictionary[SSL.Connection, HandshakeCapture] = (
+# capture of the connection it is called for here.  The values are weak too: a capture
+# holds its connection, so a strong value would keep every entry (and every connection
+# of a long-running daemon) alive for ever.
+_STAPLE_CAPTURES: weakref.WeakKeyDictionary[SSL.Connection, weakref.ref[HandshakeCapture]] = (
     weakref.WeakKeyDictionary()
 )
 
 
+def _capture_of(
+    captures: weakref.WeakKeyDictionary[SSL.Connection, weakref.ref[HandshakeCapture]],
+    conn: SSL.Connection,
+) -> HandshakeCapture | None:
+    ref = captures.get(conn)
+    return ref() if ref is not None else None
+
+
 def _on_staple(conn: SSL.Connection, data: bytes, _arg: object) -> bool:
-    capture = _STAPLE_CAPTURES.get(conn)
+    capture = _capture_of(_STAPLE_CAPTURES, conn)
     if capture is not None:
         _trap(capture, capture.record_staple)(conn, data)
     return True  # never abort: the staple is judged afterwards
@@ -263,14 +273,14 @@ class RecordingClientCreator:
         if self.alpn:
             conn.set_alpn_protos(list(self.alpn))
         instrument(conn, self.capture)
-        _STAPLE_CAPTURES[conn] = self.capture
+        _STAPLE_CAPTURES[conn] = weakref.ref(self.capture)
         conn.request_ocsp()
         return conn
 
 
 # The capture of each server connection, for context-wide callbacks (Twisted's TLS
 # layer owns the connections' app data).
-_SERVER_CAPTURES: weakref.WeakKeyDictionary[SSL.Connection, HandshakeCapture] = (
+_SERVER_CAPTURES: weakref.WeakKeyDictionary[SSL.Connection, weakref.ref[HandshakeCapture]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -280,7 +290,7 @@ def select_alpn(conn: SSL.Connection, offered: list[bytes]) -> Any:
 
     The preference is the ``preferred_alpn`` of the connection's capture.
     """
-    capture = _SERVER_CAPTURES.get(conn)
+    capture = _capture_of(_SERVER_CAPTURES, conn)
     if capture is not None:
         capture.alpn_offered = tuple(p.decode("ascii", "replace") for p in offered)
         for protocol in capture.preferred_alpn:
@@ -315,7 +325,7 @@ class RecordingServerCreator:
     def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
         """Build the pyOpenSSL connection for one accepted TLS connection."""
         conn = SSL.Connection(self.context, None)
-        _SERVER_CAPTURES[conn] = self.capture
+        _SERVER_CAPTURES[conn] = weakref.ref(self.capture)
         instrument(conn, self.capture, verify_mode=self.verify_mode, strict=self.strict)
         return conn
 

@@ -131,7 +131,10 @@ def _build(
     # The verify callback is installed per connection (it records events); the
     # context-level mode only asks OpenSSL to verify.
     ctx.set_verify(SSL.VERIFY_PEER, None)
-    ctx.set_session_cache_mode(SSL.SESS_CACHE_CLIENT)
+    # Sessions are taken from their connection (FTPS data channels) and never looked up in
+    # OpenSSL's own client cache, which would keep every session (and its peer chain) of a
+    # daemon's probes, up to 20,480 of them.
+    ctx.set_session_cache_mode(SSL.SESS_CACHE_CLIENT | SSL.SESS_CACHE_NO_INTERNAL_STORE)
     # Every probe asks for a stapled OCSP response; this records the answer.
     record_staples(ctx)
     store = ctx.get_cert_store()

@@ -11,10 +11,12 @@ same full handshake, and measures for a fixed time each:
   at concurrency 1 and 50 (each probe also waits for the server's first
   post-handshake record, which the session tickets provide at once);
 * the wall time of one ``python -m diagnostics probe`` command (the median of
-  several runs), and of a bare interpreter start for comparison.
+  several runs), and of a bare interpreter start for comparison;
+* the daemon with 10,000 targets for about two minutes (:mod:`tests.bench_daemon`).
 
-Rates are handshakes per wall-clock second.  Everything stays on loopback and
-the whole run takes well under a minute.
+Rates are handshakes per wall-clock second.  Everything stays on loopback; the
+handshake measurements take under a minute, the daemon's run about two more
+(``--daemon-targets 0`` leaves it out).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 
 import attrs
 
-from tests import servers
+from tests import bench_daemon, servers
 
 CIPHER = "TLS_AES_256_GCM_SHA384"
 GROUP = "X25519"
@@ -220,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument("--runs", type=int, default=5, help="one-shot command runs")
+    parser.add_argument(
+        "--daemon-targets",
+        type=int,
+        default=bench_daemon.DEFAULT_TARGETS,
+        help="targets of the daemon benchmark (tests/bench_daemon.py); 0 skips it",
+    )
     args = parser.parse_args(argv)
     if servers.OPENSSL is None:
         print("the benchmark needs the openssl command", file=sys.stderr)
@@ -281,8 +289,12 @@ def main(argv: list[str] | None = None) -> int:
         f"for comparison: `python -c pass` median {statistics.median(bare_python):.3f} s, "
         f"importing the CLI and the engines median {statistics.median(imports):.3f} s"
     )
-    print(f"benchmark took {time.perf_counter() - begun:.1f} s")
     bad = [run for run in engine if set(run.statuses) != {"ok"}]
+    if args.daemon_targets:
+        print()
+        if not bench_daemon.measure(args.daemon_targets):
+            bad.append(None)
+    print(f"benchmark took {time.perf_counter() - begun:.1f} s")
     return 1 if bad else 0
 
 

@@ -635,3 +635,43 @@ def test_twistd_plugin_refuses_an_invalid_config(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"{config}: daemon.concurrency: must be at least 1, not 0" in done.stderr
     assert f"{config}: target[0].url:" in done.stderr
+
+
+# -- memory of a long-running daemon --------------------------------------------------------
+
+
+def test_a_finished_probe_connection_can_be_freed() -> None:
+    """Nothing global keeps a client connection alive once its probe is dropped (the capture
+    maps used by context-wide callbacks hold captures weakly; a daemon makes millions)."""
+    import gc
+    import weakref
+
+    from OpenSSL import SSL
+
+    from diagnostics.capture import RecordingClientCreator, RecordingServerCreator
+
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    client = RecordingClientCreator(context, "localhost")
+    server = RecordingServerCreator(SSL.Context(SSL.TLS_SERVER_METHOD))
+    connections = [
+        weakref.ref(client.clientConnectionForTLS(None)),
+        weakref.ref(server.serverConnectionForTLS(None)),
+    ]
+    assert client.capture.connection is connections[0]()  # the capture holds its connection
+    del client, server
+    gc.collect()
+    assert [ref() for ref in connections] == [None, None]
+
+
+def test_probe_contexts_do_not_store_every_session(tmp_path: Path) -> None:
+    """The shared client context keeps no internal session cache: it would hold the session
+    and peer chain of up to 20,480 probes (sessions are taken from their own connection)."""
+    from OpenSSL import SSL
+
+    from diagnostics.options import TrustConfig
+    from diagnostics.trust import TrustCache
+
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(pki.pem([pki.make_ca("Root").cert]))
+    context = TrustCache().get(TrustConfig(ca_files=(str(ca),))).context
+    assert context.get_session_cache_mode() & SSL.SESS_CACHE_NO_INTERNAL_STORE
