@@ -281,6 +281,7 @@ def busy_port() -> Iterator[int]:
         ({"--cert": "missing.pem"}, "cannot be read"),
         ({"--key": "client"}, "does not fit"),
         ({"url": "http://127.0.0.1:{port}"}, "unsupported scheme"),
+        ({"url": "ftps://user:pw@127.0.0.1:{port}"}, "no user"),
         ({"--expect-cn": "JohnD"}, "need --client-ca"),
         ({"--log-dir": "file/sub"}, "--log-dir"),
         ({}, "cannot listen"),

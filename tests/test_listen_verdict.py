@@ -257,10 +257,10 @@ def test_matching_cn_is_no_finding() -> None:
 
 
 def _factory(
-    partner: Partner, **limits: Any
+    partner: Partner, scheme: str = "https", **limits: Any
 ) -> tuple[MemoryReactorClock, ListenerFactory, list[ProbeResult]]:
     options = ListenerOptions(
-        url=f"https://127.0.0.1:{PORT}",
+        url=f"{scheme}://127.0.0.1:{PORT}",
         cert_file=partner.server_cert,
         key_file=partner.server_key,
         limits=Limits(**limits),
@@ -304,3 +304,23 @@ def _lost() -> Any:
     from twisted.python.failure import Failure
 
     return Failure(ConnectionDone())
+
+
+def test_stop_reports_open_sessions_as_cut_short_but_not_concluded_ones(partner: Partner) -> None:
+    """Stopping the listener: a session still talking is reported as listener_stopped; one
+    that already said QUIT and got its 221 is not (it is judged for what it did: no TLS)."""
+    _, factory, results = _factory(partner, "ftpes")
+    talking, quitting = factory.buildProtocol(None), factory.buildProtocol(None)
+    transports = [StringTransport(), StringTransport()]
+    talking.makeConnection(transports[0])
+    quitting.makeConnection(transports[1])
+    quitting.dataReceived(b"QUIT\r\n")
+    assert b"\r\n221 " in transports[1].value()
+    factory.close_all()
+    talking.connectionLost(_lost())
+    quitting.connectionLost(_lost())
+    stopped, quit_ = results
+    assert stopped.failure is not None and stopped.failure.kind == "listener_stopped"
+    assert stopped.findings[0].id == "listener_stopped"
+    assert quit_.failure is not None and quit_.failure.kind == "connection_closed"
+    assert "no AUTH TLS" in quit_.failure.message

@@ -369,6 +369,7 @@ class FTPServer(LineReceiver):
     def ftp_QUIT(self, _argument: str) -> None:
         self.reply(221, *verdict_lines(self.verdict()), "Goodbye.")
         self.closing = True
+        self.session.concluded = True
         transport: Any = self.transport
         transport.loseConnection()
 

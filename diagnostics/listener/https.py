@@ -103,6 +103,7 @@ class ReportResponder(Protocol):
     def answer(self, status: int, body: str, content_type: str) -> None:
         """Send the response and close."""
         self.answered = True
+        self.session.concluded = True
         transport: Any = self.transport
         transport.write(response(status, body, content_type))
         transport.loseConnection()

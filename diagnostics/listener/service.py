@@ -68,6 +68,9 @@ class ListenerFactory(Factory[Protocol]):
     def close_all(self) -> None:
         """Drop every open connection (each still reports its session, as cut short)."""
         for session in list(self.sessions):
+            if session.concluded:
+                session.abort()
+                continue
             session.fail(
                 Failure(
                     phase=session.phase,

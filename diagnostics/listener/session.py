@@ -109,6 +109,8 @@ class ListenerMaterial:
 
 def parse_listen_url(url: str) -> Target:
     """A listener URL (``https://``, ``ftps://``, ``ftpes://`` with an address); TargetError."""
+    if "@" in url.partition("://")[2].partition("/")[0]:
+        raise TargetError(f"{url!r}: a listener URL names an address and a port, no user")
     target = parse_target(url)
     if target.scheme not in LISTEN_SCHEMES:
         raise TargetError(f"{url!r}: a listener serves https://, ftps:// or ftpes://")
@@ -217,6 +219,7 @@ class Session:
         self.ftp: dict[str, Any] | None = None
         self.received_any = False
         self.finished = False
+        self.concluded = False  # the client has had its answer; only the close remains
         self.transport: Any = None
         self._timer: IDelayedCall | None = None
 
@@ -323,6 +326,8 @@ class Session:
             return
         if not self.received_any:
             message = "the client closed the connection without sending anything"
+        elif self.phase is Phase.STARTTLS:
+            message = "the client closed the connection without starting TLS (no AUTH TLS)"
         else:
             message = "the client closed the connection during the TLS handshake"
         kind = "connection_reset" if "reset" in str(exc).lower() else "connection_closed"
