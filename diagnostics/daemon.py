@@ -26,10 +26,17 @@ from twisted.web import server
 from zope.interface import implementer
 
 from diagnostics import __version__
-from diagnostics.config import Config, ConfigError, Settings, TargetConfig, load_config
+from diagnostics.config import (
+    Config,
+    ConfigError,
+    ListenerConfig,
+    Settings,
+    TargetConfig,
+    load_config,
+)
 from diagnostics.console import ConsoleProgress
 from diagnostics.crl_sources import CRLEvent, CRLSources
-from diagnostics.logs import RotatingFile, StdoutLines, log_probe, make_logger
+from diagnostics.logs import RotatingFile, StdoutLines, log_probe, log_session, make_logger
 from diagnostics.metrics import ProbeMetrics, new_registry, resource_tree
 from diagnostics.model import ProbeResult
 from diagnostics.schedule import Scheduler, in_shard
@@ -42,6 +49,14 @@ STREAMS = ("client", "server", "daemon")
 # Transition state is written at most this often (and at stop): a burst of changes after a
 # restart or a network incident costs one write, not one per probe.
 STATE_SAVE_DELAY = 5.0
+
+
+@attrs.frozen
+class RunningListener:
+    """A started ``[[listener]]``."""
+
+    url: str
+    listener: Any  # diagnostics.listener.service.Listener, imported when listeners start
 
 
 @attrs.define
@@ -163,6 +178,7 @@ class DaemonService(service.Service):
         self.site: server.Site | None = None
         self.metrics_address: tuple[str, int] | None = None  # as configured, once bound
         self.save_call: Any = None
+        self.listeners: dict[ListenerConfig, RunningListener] = {}
         self.previous_sighup: Any = None
         self.on_demand = defer.DeferredSemaphore(config.daemon.concurrency)
         self.scheduler = Scheduler(
@@ -208,7 +224,7 @@ class DaemonService(service.Service):
                 },
             },
         )
-        self._note_listeners(self.config)
+        self._set_listeners(self.config)
         self._load_state([t.url for t in targets])
         self.crl_sources.watch(self.reactor, _crl_entries(self.config, targets))
         self.scheduler.start(targets)
@@ -242,7 +258,7 @@ class DaemonService(service.Service):
 
         lab = self.lab.stop() if self.lab is not None else defer.succeed(None)
         done: defer.Deferred[Any] = defer.gatherResults(
-            [listening, lab, self.scheduler.stop()], consumeErrors=True
+            [listening, lab, self._stop_listeners(), self.scheduler.stop()], consumeErrors=True
         )
         return done.addBoth(stopped)
 
@@ -298,7 +314,7 @@ class DaemonService(service.Service):
                 "tlsdiag": {"targets": len(targets)},
             },
         )
-        self._note_listeners(new)
+        self._set_listeners(new)
         return True
 
     def _start_lab(self) -> None:
@@ -306,8 +322,8 @@ class DaemonService(service.Service):
         settings = self.config.lab
         if settings is None:
             return
-        from diagnostics.lab import start_lab
         from diagnostics.lab.manifest import lab_targets
+        from diagnostics.lab.servers import start_lab
 
         self.lab = start_lab(
             self.reactor,
@@ -461,14 +477,83 @@ class DaemonService(service.Service):
             return
         self.tracker.dirty = False
 
-    def _note_listeners(self, config: Config) -> None:
-        assert self.streams is not None
-        for listener in config.listeners:
-            self.streams.daemon.warning(
-                f"listener {listener.url} is configured but listeners are not started by "
-                "this version",
-                **{"event.action": "listener-not-started", "url.full": listener.url},
+    # -- [[listener]] -------------------------------------------------------------------
+
+    def _set_listeners(self, config: Config) -> None:
+        """Stop the listeners no longer configured, then start the new ones.
+
+        At start a listener that cannot start stops the daemon (exit 2, like the metrics
+        port); at a reload it is logged and the rest of the configuration applies.
+        """
+        wanted = set(config.listeners)
+        removed = [self.listeners.pop(c) for c in list(self.listeners) if c not in wanted]
+        for running in removed:
+            self._daemon_log(
+                "info",
+                f"listener {running.url} stopped",
+                **{"event.action": "listener-stop", "url.full": running.url},
             )
+        new = [c for c in config.listeners if c not in self.listeners]
+        if not removed:
+            self._start_listeners(new, strict=not self.running)
+            return
+        # A changed listener may keep its port: start the new ones once the old ones let go.
+        stopped = defer.gatherResults([r.listener.stop() for r in removed], consumeErrors=True)
+        stopped.addBoth(lambda _: self._start_listeners(new, strict=False))
+
+    def _start_listeners(self, configs: list[ListenerConfig], *, strict: bool) -> None:
+        from diagnostics.listener.service import listen
+        from diagnostics.listener.session import ListenerOptions
+
+        for config in configs:
+            assert config.cert is not None and config.key is not None  # a valid config
+            options = ListenerOptions(
+                url=config.url,
+                cert_file=config.cert,
+                key_file=config.key,
+                client_ca_files=config.client_ca,
+                crl_files=config.crl,
+                require_client_cert=config.require_client_cert,
+                expect_cn=config.expect_cn,
+            )
+            try:
+                listener = listen(self.reactor, options, self._on_session)
+            except Exception as exc:
+                if strict:
+                    raise
+                self._daemon_log(
+                    "error",
+                    f"listener {config.url} cannot start: {exc}",
+                    **{
+                        "event.action": "listener-start",
+                        "event.outcome": "failure",
+                        "url.full": config.url,
+                        "error.message": str(exc),
+                    },
+                )
+                continue
+            self.listeners[config] = RunningListener(config.url, listener)
+            where = _address(listener.address)
+            self._daemon_log(
+                "info",
+                f"listener {config.url} started on {where}",
+                **{"event.action": "listener-start", "event.outcome": "success"},
+                **{"url.full": config.url, "tlsdiag": {"address": where}},
+            )
+
+    def _stop_listeners(self) -> defer.Deferred[Any]:
+        running = list(self.listeners.values())
+        self.listeners.clear()
+        return defer.gatherResults([r.listener.stop() for r in running], consumeErrors=True)
+
+    def _on_session(self, result: ProbeResult) -> None:
+        """One finished listener session: its summary event in server.jsonl."""
+        if self.streams is not None:
+            log_session(self.streams.server, result)
+
+    def _daemon_log(self, level: str, message: str, **fields: Any) -> None:
+        if self.streams is not None:
+            getattr(self.streams.daemon, level)(message, **fields)
 
     def _crl_event(self, event: CRLEvent) -> None:
         """A CRL loaded, kept after a failed reload, or unavailable: into daemon.jsonl."""

@@ -8,7 +8,9 @@ project's regression matrix: an endpoint added to the lab is probed here.
 
 from __future__ import annotations
 
+import errno
 import json
+import random
 import signal
 import socket
 import stat
@@ -24,9 +26,13 @@ import attrs
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from twisted.internet.error import CannotListenError
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 
 from diagnostics import certs
-from diagnostics.lab import endpoints
+from diagnostics.lab import endpoints, servers
 from diagnostics.lab.manifest import ManifestEntry, lab_targets
 from tests.servers import REPO, run_tlsdiag
 from tests.test_daemon import DEADLINE, wait_for
@@ -36,18 +42,21 @@ SPAN = 40  # ports the lab may use from its base port
 
 
 def free_base_port() -> int:
-    """A base port whose next SPAN ports are all free on 127.0.0.1 right now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + SPAN > 65000:
-            continue
+    """A base port whose next SPAN ports are all free on 127.0.0.1 right now.
+
+    Chosen below every common ephemeral range (Linux starts at 32768, others at 49152) so
+    that outgoing connections do not take the lab's ports, and checked with SO_REUSEADDR as
+    Twisted listens (ports left in TIME_WAIT by earlier tests are usable).
+    """
+    chooser = random.Random()
+    for _ in range(100):
+        base = chooser.randrange(20000, 32000 - SPAN)
         taken: list[socket.socket] = []
         try:
             for port in range(base, base + SPAN):
                 sock = socket.socket()
                 taken.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind(("127.0.0.1", port))
             return base
         except OSError:
@@ -59,11 +68,24 @@ def free_base_port() -> int:
 
 
 def start_tlsdiag(*args: str, stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
-    """``python -m diagnostics ARGS`` in the background, from the repository."""
+    """``python -m diagnostics ARGS`` in the background, from the repository.
+
+    SIGINT is handled as in a terminal even when the tests themselves run as a background job
+    (which inherits SIGINT ignored), so that Ctrl-C can be tested.
+    """
     command = [sys.executable, "-m", "diagnostics", *args]
     return subprocess.Popen(
-        command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr
+        command,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read_json(path: Path) -> Any:
@@ -74,10 +96,10 @@ def read_json(path: Path) -> Any:
         return None
 
 
-def stop(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM, and the exit code."""
+def stop(process: subprocess.Popen[bytes], how: signal.Signals = signal.SIGTERM) -> int:
+    """Send ``how`` (SIGTERM unless told), and the exit code."""
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(how)
     try:
         return process.wait(timeout=DEADLINE)
     except subprocess.TimeoutExpired:
@@ -269,13 +291,45 @@ def test_table_names_every_endpoint_and_its_command(lab: RunningLab) -> None:
 # -- starting and stopping ----------------------------------------------------------------------
 
 
-def test_taken_port_is_a_usage_error(lab: RunningLab, tmp_path: Path) -> None:
-    """A second lab on the same ports exits 2 and says which port, nothing else starts."""
-    run = run_tlsdiag(
-        "lab", "--base-port", str(lab.base_port), "--state-dir", str(tmp_path / "state")
-    )
+def test_taken_port_is_a_usage_error(lab: RunningLab) -> None:
+    """A second lab on the same ports exits 2 and says which port, and leaves the running
+    lab's files alone (the same state folder: its trust material must stay valid)."""
+    before = {p.name: p.read_bytes() for p in lab.state.iterdir()}
+    run = run_tlsdiag("lab", "--base-port", str(lab.base_port), "--state-dir", str(lab.state))
     assert run.returncode == 2
     assert f"127.0.0.1:{lab.base_port}" in run.stderr and "--base-port" in run.stderr
+    assert {p.name: p.read_bytes() for p in lab.state.iterdir()} == before
+
+
+def test_bind_must_be_an_ip_address(tmp_path: Path) -> None:
+    """A host name as --bind is a usage error before anything is made or written."""
+    run = run_tlsdiag("lab", "--bind", "lab.example", "--state-dir", str(tmp_path / "state"))
+    assert run.returncode == 2
+    assert "not an IP address" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "state").exists()
+
+
+def test_unwritable_manifest_is_a_usage_error(tmp_path: Path) -> None:
+    """--manifest in a folder that does not exist: exit 2 naming that file, the ports freed."""
+    base = free_base_port()
+    wanted = tmp_path / "missing" / "manifest.json"
+    run = run_tlsdiag(
+        "lab", "--base-port", str(base), "--state-dir", str(tmp_path), "--manifest", str(wanted)
+    )
+    assert run.returncode == 2
+    assert f"the manifest {str(wanted)!r} cannot be written" in run.stderr
+    assert "Traceback" not in run.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", base + 1))  # raises if the lab still held it
+
+
+def test_listen_errors_name_the_option_to_change() -> None:
+    """A taken port points at the base port; an address of another machine at --bind."""
+    taken = CannotListenError("127.0.0.1", 9400, OSError(errno.EADDRINUSE, "in use"))
+    foreign = CannotListenError("192.0.2.7", 9400, OSError(errno.EADDRNOTAVAIL, "not here"))
+    assert "--base-port" in servers._listen_advice(taken)
+    assert "--bind" in servers._listen_advice(foreign)
+    assert "--base-port" not in servers._listen_advice(foreign)
 
 
 def test_sigterm_stops_the_lab_cleanly(tmp_path: Path) -> None:
@@ -294,6 +348,58 @@ def test_sigterm_stops_the_lab_cleanly(tmp_path: Path) -> None:
     assert stop(process) == 0
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", base + 1))  # raises if the lab still held it
+
+
+# -- the servers, in memory -------------------------------------------------------------------
+
+
+def test_head_gets_the_get_headers_without_a_body_or_a_warning() -> None:
+    """Probes ask HEAD first: a lab page answers it with GET's length and logs nothing."""
+    body = b"tlsdiag lab: healthy\n"
+    site = servers._site(servers._Fixed(body))
+    events: list[LogEvent] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        channel = site.buildProtocol(None)
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        channel.dataReceived(b"HEAD / HTTP/1.1\r\nHost: lab\r\n\r\n")
+        channel.connectionLost(None)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    head, _, rest = transport.value().partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 200 OK"
+    assert f"content-length: {len(body)}" in [line.lower() for line in lines]
+    assert rest == b""
+    assert [formatEvent(e) for e in events if "HEAD" in formatEvent(e)] == []
+
+
+def test_silent_endpoint_hangs_up_after_its_hold() -> None:
+    """The silent port says nothing, and closes a connection after SILENT_HOLD seconds."""
+    clock = Clock()
+    quiet = servers._Quiet()
+    quiet.callLater = clock.callLater  # type: ignore[method-assign]
+    transport = StringTransport()
+    quiet.makeConnection(transport)
+    quiet.dataReceived(b"\x16\x03\x01 a ClientHello")
+    clock.advance(endpoints.SILENT_HOLD - 1)
+    assert (transport.value(), transport.disconnecting) == (b"", False)
+    clock.advance(1)
+    assert transport.disconnecting or transport.disconnected
+
+
+def test_lab_modules_without_servers_do_not_import_twisted() -> None:
+    """The manifest, the endpoints and the command's registration are pure data."""
+    code = (
+        "import sys\n"
+        "import diagnostics.commands.lab, diagnostics.lab.endpoints, diagnostics.lab.manifest\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'twisted'))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip() == "[]"
 
 
 # -- pure parts -----------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -107,22 +109,26 @@ class _Lines:
 
 
 def test_daemon_with_lab_logs_every_lab_target(tmp_path: Path) -> None:
-    """``make run``'s daemon: a summary event per lab endpoint, progress on stderr, clean stop."""
+    """``make run``'s daemon: a summary event per lab endpoint, progress on stderr, and Ctrl-C
+    stops the daemon and the lab (exit 0, the lab's ports free again)."""
     base = free_base_port()
     metrics = free_port()
     while base <= metrics < base + SPAN:
         metrics = free_port()
     shipped = (REPO / "config" / "tlsdiag.toml").read_text()
     config = tmp_path / "tlsdiag.toml"
-    # The shipped configuration, with a temporary log folder and free ports.
-    config.write_text(
-        shipped.replace('log_dir = "../logs"', 'log_dir = "logs"')
-        .replace('"127.0.0.1:9130"', f'"127.0.0.1:{metrics}"')
-        .replace("base_port = 9400", f"base_port = {base}")
-        .replace('state_dir = "../logs/lab"', 'state_dir = "logs/lab"')
-        .replace("interval = 30 ", "interval = 2 ")
-    )
-    assert f"base_port = {base}" in config.read_text() and "interval = 2 " in config.read_text()
+    # The shipped configuration, with a temporary log folder, free ports and a short interval.
+    text = shipped
+    for old, new in (
+        ('log_dir = "../logs"', 'log_dir = "logs"'),
+        ('"127.0.0.1:9130"', f'"127.0.0.1:{metrics}"'),
+        ("base_port = 9400", f"base_port = {base}"),
+        ('state_dir = "../logs/lab"', 'state_dir = "logs/lab"'),
+        ("interval = 30 ", "interval = 2 "),
+    ):
+        assert text.count(old) == 1, old  # the shipped file changed: update this test
+        text = text.replace(old, new)
+    config.write_text(text)
     errors = tmp_path / "stderr.txt"
     with errors.open("wb") as sink:
         process = start_tlsdiag(
@@ -142,8 +148,9 @@ def test_daemon_with_lab_logs_every_lab_target(tmp_path: Path) -> None:
         def summaries() -> dict[str, str] | None:
             found: dict[str, str] = {}
             client = tmp_path / "logs" / "client.jsonl"
-            lines = client.read_text().splitlines() if client.exists() else []
-            for event in map(json.loads, lines):
+            text = client.read_text() if client.exists() else ""
+            # Only whole lines: the daemon may be writing the last one right now.
+            for event in map(json.loads, text.splitlines()[: text.count("\n")]):
                 if event.get("event.action") == "tls-probe":
                     url = event["url.full"]
                     found[url] = seen(event["tlsdiag"], wanted.get(url, "ok"))
@@ -153,8 +160,10 @@ def test_daemon_with_lab_logs_every_lab_target(tmp_path: Path) -> None:
         assert {url: found[url] for url in wanted} == wanted
         wait_for("the progress footer", lambda: "metrics" in errors.read_text(), process)
     finally:
-        code = stop(process)
+        code = stop(process, signal.SIGINT)  # Ctrl-C
     assert code == 0
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", base + 1))  # raises if the lab still held it
     progress = errors.read_text()
     for entry in manifest:
         assert f" {entry['name']}  {entry['url']}" in progress

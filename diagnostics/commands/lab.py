@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from diagnostics.lab import DEFAULT_BASE_PORT, DEFAULT_BIND, DEFAULT_STATE_DIR, ManifestEntry
+# Pure modules only here: every tlsdiag command registers this one, and the servers need Twisted.
+from diagnostics.lab.endpoints import DEFAULT_BASE_PORT, DEFAULT_BIND, DEFAULT_STATE_DIR
+from diagnostics.lab.manifest import ManifestEntry
+
+
+def _bind_address(text: str) -> str:
+    """An IP address to listen on (a host name would hide which interface is meant)."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an IP address (for example 127.0.0.1 or ::1): {text!r}"
+        ) from None
 
 
 def register(subparsers: Any) -> None:
@@ -17,7 +30,13 @@ def register(subparsers: Any) -> None:
         "lab",
         help="start local HTTPS and FTPS endpoints with known faults, to probe and learn from",
     )
-    parser.add_argument("--bind", default=DEFAULT_BIND, metavar="ADDR")
+    parser.add_argument(
+        "--bind",
+        type=_bind_address,
+        default=DEFAULT_BIND,
+        metavar="ADDR",
+        help="the address to listen on (default %(default)s)",
+    )
     parser.add_argument(
         "--base-port",
         type=_positive_int,
@@ -51,8 +70,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from twisted.internet import reactor
 
     from diagnostics.cli import EXIT_OK, UsageError
-    from diagnostics.lab import LabError, start_lab
     from diagnostics.lab.manifest import write_manifest
+    from diagnostics.lab.servers import LabError, start_lab
 
     problem: list[str] = []
 
@@ -61,13 +80,21 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             lab = start_lab(
                 reactor, bind=args.bind, base_port=args.base_port, state_dir=args.state_dir
             )
-            if args.manifest:
-                write_manifest(args.manifest, lab.manifest)
-        except (LabError, OSError) as exc:
+        except LabError as exc:
             problem.append(f"tlsdiag lab: {exc}")
             reactor.stop()
             return
         reactor.addSystemEventTrigger("before", "shutdown", lab.stop)
+        if args.manifest:
+            try:
+                write_manifest(args.manifest, lab.manifest)
+            except OSError as exc:
+                problem.append(
+                    f"tlsdiag lab: the manifest {args.manifest!r} cannot be written: "
+                    f"{exc.strerror or exc}"
+                )
+                reactor.stop()
+                return
         out.write(
             f"tlsdiag lab: {len(lab.manifest)} endpoints on {args.bind}, each with one known "
             f"fault.\nTrust anchor: {lab.manifest[0].ca_file}; files (CA, AIA issuer, CRL) "

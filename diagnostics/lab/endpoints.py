@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import enum
 import ipaddress
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +32,9 @@ from diagnostics.issuing import (
 
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_BASE_PORT = 9400
+DEFAULT_STATE_DIR = os.path.join("logs", "lab")
+# Offsets from the base port the lab may use (the endpoints' offsets stay below).
+PORT_SPAN = 40
 OK = "ok"
 
 # Files of the state folder and of the publisher (plain HTTP at the base port).
@@ -45,6 +49,8 @@ MANIFEST_FILE = "manifest.json"
 NAT_ADDRESS = "192.168.1.20"
 # A silent endpoint costs a probe its whole timeout: keep that short.
 SILENT_TIMEOUT = 3
+# The silent endpoint hangs up after this long, so that nobody can hold its connections forever.
+SILENT_HOLD = 60
 
 
 class Kind(enum.StrEnum):

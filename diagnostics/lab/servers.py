@@ -5,15 +5,15 @@ HTTPS endpoints are twisted.web behind the chain-serving TLS contexts of
 :mod:`diagnostics.serving`; FTPS endpoints are the listener's own FTPS server
 (:mod:`diagnostics.listener`) with its fault knobs.
 
-:func:`start_lab` makes a fresh hierarchy, writes the state folder, listens on
-``base_port`` (the publisher: plain HTTP serving the CA bundle, the issuing CA
-for AIA and its CRL) and on ``base_port + offset`` for every endpoint, and
-returns the manifest with a function that stops everything.
+:func:`start_lab` makes a fresh hierarchy, listens on ``base_port`` (the
+publisher: plain HTTP serving the CA bundle, the issuing CA for AIA and its CRL)
+and on ``base_port + offset`` for every endpoint, then writes the state folder,
+and returns the manifest with a function that stops everything.
 """
 
 from __future__ import annotations
 
-import os
+import errno
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.policies import TimeoutMixin
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.web import http, resource, server
 
@@ -33,7 +34,10 @@ from diagnostics.lab.endpoints import (
     CRL_FILE,
     DEFAULT_BASE_PORT,
     DEFAULT_BIND,
+    DEFAULT_STATE_DIR,
     INTERMEDIATE_FILE,
+    PORT_SPAN,
+    SILENT_HOLD,
     Endpoint,
     Kind,
     Lab,
@@ -43,10 +47,6 @@ from diagnostics.lab.manifest import ManifestEntry, entries, write_state
 from diagnostics.listener.service import Listener, listen
 from diagnostics.listener.session import FTPFaults, ListenerOptions, material_from
 from diagnostics.serving import ServerCreator, server_context
-
-DEFAULT_STATE_DIR = os.path.join("logs", "lab")
-# Offsets from the base port the lab may use (the endpoints' offsets stay below).
-PORT_SPAN = 40
 
 
 class LabError(Exception):
@@ -63,8 +63,16 @@ class RunningLab:
     stop: Callable[[], defer.Deferred[None]]
 
 
-class _Quiet(Protocol):
-    """Accept a connection and say nothing."""
+class _Quiet(Protocol, TimeoutMixin):
+    """Accept a connection and say nothing; hang up after ``SILENT_HOLD`` seconds."""
+
+    def connectionMade(self) -> None:
+        """Start the clock: a silent port must not hold connections forever."""
+        self.setTimeout(SILENT_HOLD)  # type: ignore[no-untyped-call]
+
+    def connectionLost(self, reason: Any = None) -> None:
+        """Stop the clock."""
+        self.setTimeout(None)  # type: ignore[no-untyped-call]
 
 
 class _PlainHTTPChannel(http.HTTPChannel):
@@ -115,6 +123,13 @@ class _Fixed(resource.Resource):
         request.setHeader(b"content-type", self.content_type)
         request.setHeader(b"server", b"tlsdiag-lab")
         return self.body
+
+    def render_HEAD(self, request: Any) -> bytes:
+        """The headers of GET, without the body (probes ask HEAD first)."""
+        # Without this, twisted.web answers HEAD through GET and logs a warning per request.
+        self.render_GET(request)
+        request.setHeader(b"content-length", b"%d" % len(self.body))
+        return b""
 
 
 def _site(root: resource.Resource) -> server.Site:
@@ -177,15 +192,15 @@ def start_lab(
     base_port: int = DEFAULT_BASE_PORT,
     state_dir: str = DEFAULT_STATE_DIR,
 ) -> RunningLab:
-    """Make a fresh hierarchy, write the state folder and listen; LabError when it cannot."""
+    """Make a fresh hierarchy, listen, then write the state folder; LabError when it cannot.
+
+    The files are written only once every port is held: a second lab started by mistake
+    on the same ports leaves the running lab's trust material alone.
+    """
     if not 1 <= base_port <= 65535 - PORT_SPAN:
         raise LabError(f"the base port must be between 1 and {65535 - PORT_SPAN}: {base_port}")
     lab = lab_endpoints.build(bind, base_port)
     manifest = entries(lab, bind=bind, base_port=base_port, state_dir=state_dir)
-    try:
-        write_state(lab, state_dir, manifest)
-    except OSError as exc:
-        raise LabError(f"the state folder {state_dir!r} cannot be written: {exc}") from None
     stops: list[Callable[[], Any]] = []
     try:
         port = reactor.listenTCP(base_port, _publisher(lab), interface=bind)
@@ -199,16 +214,25 @@ def start_lab(
                 stops.append(port.stopListening)
     except CannotListenError as exc:
         _stop_all(stops)
-        raise LabError(
-            f"cannot listen on {bind}:{exc.port}: {exc.socketError}; "
-            "choose another base port (--base-port)"
-        ) from None
+        raise LabError(f"cannot listen on {bind}:{exc.port}: {_listen_advice(exc)}") from None
+    try:
+        write_state(lab, state_dir, manifest)
+    except OSError as exc:
+        _stop_all(stops)
+        raise LabError(f"the state folder {state_dir!r} cannot be written: {exc}") from None
     return RunningLab(
         manifest=tuple(manifest),
         state_dir=state_dir,
         publisher=publisher_url(bind, base_port, ""),
         stop=lambda: _stop_all(stops),
     )
+
+
+def _listen_advice(exc: CannotListenError) -> str:
+    """Why a port could not be bound, and which option changes it."""
+    if getattr(exc.socketError, "errno", None) == errno.EADDRINUSE:
+        return f"{exc.socketError}; choose another base port (--base-port, or [lab] base_port)"
+    return f"{exc.socketError}; choose an address of this machine (--bind, or [lab] bind)"
 
 
 def _stop_all(stops: Sequence[Callable[[], Any]]) -> defer.Deferred[None]:
