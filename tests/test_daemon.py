@@ -12,6 +12,7 @@ import datetime
 import json
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -112,7 +113,9 @@ def test_daemon_end_to_end(tmp_path: Path) -> None:
     """A daemon process probes a TLS server, logs, serves metrics, reloads and stops cleanly."""
     chain = pki.make_chain()
     (tmp_path / "ca.pem").write_bytes(chain.root.cert.public_bytes(PEM))
-    tls_port, metrics_port = free_port(), free_port()
+    (tmp_path / "listener.pem").write_bytes(pki.pem(chain.served))
+    (tmp_path / "listener.key").write_bytes(pki.key_pem(chain.leaf.key))
+    tls_port, metrics_port, listener_port = free_port(), free_port(), free_port()
     target = f"tls://127.0.0.1:{tls_port}"
     config_text = f"""
 [daemon]
@@ -133,6 +136,11 @@ labels = {{ partner = "Loopback Ltd" }}
 
 [module.local]
 servername = "localhost"
+
+[[listener]]
+url = "https://127.0.0.1:{listener_port}"
+cert = "listener.pem"
+key = "listener.key"
 """
     config = tmp_path / "tlsdiag.toml"
     config.write_text(config_text)
@@ -163,6 +171,20 @@ servername = "localhost"
             assert f'tlsdiag_probes_total{{status="ok",target="{target}"}}' in metrics
             assert f'probe_ssl_earliest_cert_expiry{{target="{target}"}}' in metrics
             assert http_get(f"{base}/healthz") == (200, "ok\n")
+
+            # The [[listener]] runs: a client's session is logged in server.jsonl.
+            client = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+            client.check_hostname = False
+            listener_url = f"https://127.0.0.1:{listener_port}/"
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(listener_url, context=client, timeout=10).close()
+            sessions = wait_for(
+                "a server.jsonl line", lambda: read_lines(logs / "server.jsonl"), daemon
+            )
+            assert sessions[0]["event.action"] == "tls-listen"
+            assert sessions[0]["log.logger"] == "tlsdiag.server"
+            assert sessions[0]["url.full"] == f"https://127.0.0.1:{listener_port}"
+            assert sessions[0]["client.address"] == "127.0.0.1"
 
             code, body = http_get(f"{base}/probe?target={target}&module=local")
             assert code == 200 and success in body
@@ -675,3 +697,39 @@ def test_probe_contexts_do_not_store_every_session(tmp_path: Path) -> None:
     ca.write_bytes(pki.pem([pki.make_ca("Root").cert]))
     context = TrustCache().get(TrustConfig(ca_files=(str(ca),))).context
     assert context.get_session_cache_mode() & SSL.SESS_CACHE_NO_INTERNAL_STORE
+
+
+def test_reload_starts_and_stops_listeners(tmp_path: Path) -> None:
+    """A reload stops a removed [[listener]] and starts a new one; one that cannot bind is
+    logged as a failed start while the rest of the configuration applies."""
+    chain = pki.make_chain()
+    (tmp_path / "listener.pem").write_bytes(pki.pem(chain.served))
+    (tmp_path / "listener.key").write_bytes(pki.key_pem(chain.leaf.key))
+
+    def listener(port: int) -> str:
+        return (
+            f'[[listener]]\nurl = "https://127.0.0.1:{port}"\n'
+            'cert = "listener.pem"\nkey = "listener.key"\n'
+        )
+
+    config_file = daemon_config(tmp_path, listener(9441))
+    reactor = BusyPortReactor({9443})
+    service = run_service(config_file, [pki.issue(pki.make_ca("Root"))], reactor=reactor)
+    assert [r.url for r in service.listeners.values()] == ["https://127.0.0.1:9441"]
+    daemon_config(tmp_path, listener(9442) + listener(9443))
+    assert service.reload() is True
+    assert [r.url for r in service.listeners.values()] == ["https://127.0.0.1:9442"]
+    assert [p for p, *_ in reactor.tcpServers if p > 9000] == [9441, 9442]
+    events = [
+        (e["event.action"], e.get("event.outcome"), e.get("url.full"))
+        for e in read_lines(tmp_path / "logs" / "daemon.jsonl")
+        if e["event.action"].startswith("listener")
+    ]
+    assert events == [
+        ("listener-start", "success", "https://127.0.0.1:9441"),
+        ("listener-stop", None, "https://127.0.0.1:9441"),
+        ("listener-start", "success", "https://127.0.0.1:9442"),
+        ("listener-start", "failure", "https://127.0.0.1:9443"),
+    ]
+    service.stopService()
+    assert service.listeners == {}
