@@ -229,6 +229,7 @@ class _Checker:
         self.problems: list[ConfigProblem] = []
         self.parsed: dict[tuple[str, str], str | None] = {}
         self.pairs: dict[tuple[str, str], str | None] = {}
+        self.options: dict[ProbeOptions, ProbeOptions] = {}
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(ConfigProblem(self.file, key, message))
@@ -468,6 +469,8 @@ class _Checker:
             warn_days=warn,
             critical_days=critical,
         )
+        # Thousands of targets usually share a few sets of options: keep one object of each.
+        options = self.options.setdefault(options, options)
         return Settings(
             options=options,
             servername=values.get("servername"),

@@ -84,6 +84,17 @@ timeout = 2
     assert config.modules["quick"].options.trust.ca_files == (str(tmp_path / "ca.pem"),)
 
 
+def test_targets_with_the_same_settings_share_one_options_object(tmp_path: Path) -> None:
+    """Ten thousand targets with the defaults hold one ProbeOptions between them, not one
+    each; a target with its own setting gets its own."""
+    urls = "".join(f'[[target]]\nurl = "tls://127.0.0.1:{port}"\n' for port in (1, 2, 3))
+    path = write(tmp_path, f'[defaults]\nca = ["ca.pem"]\n{urls}timeout = 3\n')
+    first, second, third = load_config(str(path), environ={}).targets
+    assert first.settings.options is second.settings.options
+    assert third.settings.options is not first.settings.options
+    assert third.settings.options.timeout == 3
+
+
 def test_unknown_keys(tmp_path: Path) -> None:
     """Unknown keys anywhere are named with their path and a suggestion."""
     path = write(
