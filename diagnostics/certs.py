@@ -38,6 +38,19 @@ _SHORT_NAMES = {
 }
 
 
+# What cryptography raises for X.509 bytes it cannot read: not only ValueError.  An
+# invalid version, a repeated extension or an unknown general-name type each have their
+# own exception class, and peer data can carry any of them.
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+ABSENT_OR_BROKEN: tuple[type[Exception], ...] = (x509.ExtensionNotFound, *PARSE_ERRORS)
+"""An extension that is absent, or an extension list that does not parse."""
+
+
 def dn(name: x509.Name) -> str:
     """A distinguished name in OpenSSL's one-line style (``O = Example, CN = host``).
 
@@ -77,12 +90,12 @@ def subject_alt_names(cert: x509.Certificate) -> SubjectAltNames:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return SubjectAltNames()
-    except ValueError as exc:
+    except PARSE_ERRORS as exc:
         return SubjectAltNames(present=True, error=str(exc))
     try:
         dns = tuple(ext.value.get_values_for_type(x509.DNSName))
         ips = tuple(str(ip) for ip in ext.value.get_values_for_type(x509.IPAddress))
-    except ValueError as exc:
+    except PARSE_ERRORS as exc:
         return SubjectAltNames(present=True, error=str(exc))
     return SubjectAltNames(dns=dns, ip=ips, present=True)
 
@@ -189,7 +202,7 @@ def basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
     """The basicConstraints extension, or None when absent or unparsable."""
     try:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except (x509.ExtensionNotFound, ValueError):
+    except ABSENT_OR_BROKEN:
         return None
 
 
@@ -248,7 +261,7 @@ def extended_key_usages(cert: x509.Certificate) -> tuple[x509.ObjectIdentifier, 
     """The EKU OIDs, or None when the extension is absent (any usage allowed)."""
     try:
         return tuple(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
-    except (x509.ExtensionNotFound, ValueError):
+    except ABSENT_OR_BROKEN:
         return None
 
 
@@ -264,7 +277,7 @@ def ca_issuers_urls(cert: x509.Certificate) -> tuple[str, ...]:
     """The AIA caIssuers URLs of a certificate."""
     try:
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except (x509.ExtensionNotFound, ValueError):
+    except ABSENT_OR_BROKEN:
         return ()
     out = []
     for desc in aia:
@@ -279,7 +292,7 @@ def key_identifier(cert: x509.Certificate) -> bytes | None:
     """The subject key identifier, when present."""
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except (x509.ExtensionNotFound, ValueError):
+    except ABSENT_OR_BROKEN:
         return None
 
 
@@ -287,7 +300,7 @@ def authority_key_identifier(cert: x509.Certificate) -> bytes | None:
     """The authority key identifier's key id, when present."""
     try:
         ext = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
-    except (x509.ExtensionNotFound, ValueError):
+    except ABSENT_OR_BROKEN:
         return None
     return ext.key_identifier
 

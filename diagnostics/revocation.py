@@ -110,7 +110,7 @@ def distribution_points(cert: x509.Certificate) -> tuple[str, ...]:
     """The ``http://`` URLs of a certificate's CRL distribution points."""
     try:
         ext = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    except (x509.ExtensionNotFound, ValueError):
+    except certs.ABSENT_OR_BROKEN:
         return ()
     urls = []
     for point in ext:
@@ -197,7 +197,7 @@ class RevocationOutcome:
 def _reason(revoked: x509.RevokedCertificate) -> str | None:
     try:
         return str(revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason.value)
-    except (x509.ExtensionNotFound, ValueError):
+    except certs.ABSENT_OR_BROKEN:
         return None
 
 
@@ -234,7 +234,7 @@ def unhandled_critical_extensions(crl: x509.CertificateRevocationList) -> tuple[
             for ext in revoked.extensions:
                 if ext.critical and ext.oid not in _HANDLED_ENTRY_EXTENSIONS:
                     found.append(ext.oid.dotted_string)
-    except ValueError as exc:  # an extension that does not even parse
+    except certs.PARSE_ERRORS as exc:  # an extension that does not even parse
         found.append(f"unparsable ({exc})")
     return tuple(dict.fromkeys(found))
 

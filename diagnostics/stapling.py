@@ -119,7 +119,7 @@ def must_staple(cert: x509.Certificate) -> bool:
         feature = cert.extensions.get_extension_for_class(x509.TLSFeature).value
     except x509.ExtensionNotFound:
         return False
-    except ValueError:  # a broken extension list is reported by the certificate checks
+    except certs.PARSE_ERRORS:  # a broken extension list is reported by the certificate checks
         return False
     return x509.TLSFeatureType.status_request in feature
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from OpenSSL import crypto
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from OpenSSL import SSL, crypto
 
 from diagnostics.capture import HandshakeCapture
+from diagnostics.options import ProbeOptions
+from diagnostics.render_text import render_text
 from tests import memtls, pki
 
 
@@ -42,3 +49,105 @@ def test_sni_is_not_sent_for_an_ip_literal(tmp_path: Path) -> None:
     assert result.tls.servername_sent is None
     assert result.hostname is not None
     assert (result.hostname.name, result.hostname.matched) == ("127.0.0.1", True)
+
+
+# -- a certificate cryptography refuses, served by OpenSSL ---------------------------------
+
+
+def _der_header_length(der: bytes, pos: int) -> tuple[int, int]:
+    """The header size and the content size of the DER element at ``pos``."""
+    first = der[pos + 1]
+    if first < 0x80:
+        return 2, first
+    count = first & 0x7F
+    return 2 + count, int.from_bytes(der[pos + 2 : pos + 2 + count], "big")
+
+
+def _der_element(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    encoded = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(encoded)]) + encoded + content
+
+
+def with_version(cert: x509.Certificate, issuer_key: pki.PrivateKey, version: int) -> bytes:
+    """``cert`` as DER with its version field set to ``version`` and signed again by
+    ``issuer_key``: OpenSSL reads and serves it, cryptography refuses it (InvalidVersion)."""
+    tbs = bytearray(cert.tbs_certificate_bytes)
+    at = tbs.index(bytes.fromhex("a003020102"))  # [0] EXPLICIT INTEGER 2 (v3)
+    tbs[at + 4] = version
+    digest = cert.signature_hash_algorithm
+    assert digest is not None
+    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+        signature = issuer_key.sign(bytes(tbs), ec.ECDSA(digest))
+    else:
+        assert isinstance(issuer_key, rsa.RSAPrivateKey)
+        signature = issuer_key.sign(bytes(tbs), padding.PKCS1v15(), digest)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    header, _ = _der_header_length(der, 0)
+    tbs_header, tbs_size = _der_header_length(der, header)
+    algorithm_at = header + tbs_header + tbs_size
+    algorithm_header, algorithm_size = _der_header_length(der, algorithm_at)
+    algorithm = der[algorithm_at : algorithm_at + algorithm_header + algorithm_size]
+    body = bytes(tbs) + algorithm + _der_element(0x03, b"\x00" + signature)
+    return _der_element(0x30, body)
+
+
+def _serving_der(
+    leaf_der: bytes, key: pki.PrivateKey, extra: Sequence[x509.Certificate]
+) -> SSL.Context:
+    """A server context for a leaf given as DER (cryptography cannot load it)."""
+    ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    ctx.use_certificate(crypto.load_certificate(crypto.FILETYPE_ASN1, leaf_der))
+    ctx.use_privatekey(crypto.PKey.from_cryptography_key(key))
+    for cert in extra:
+        ctx.add_extra_chain_cert(crypto.X509.from_cryptography(cert))
+    return ctx
+
+
+@pytest.mark.parametrize("version", [1, 10])
+def test_served_certificate_with_an_invalid_version(tmp_path: Path, version: int) -> None:
+    """A server certificate whose X.509 version cryptography refuses (InvalidVersion, no
+    ValueError): the handshake completes and the primary finding is malformed_certificate
+    with the parser's message; the issuers are not judged as if one were the leaf."""
+    chain = pki.make_chain()
+    leaf_der = with_version(chain.leaf.cert, chain.intermediate.key, version)
+    with pytest.raises(x509.InvalidVersion):
+        x509.load_der_x509_certificate(leaf_der)
+    context = _serving_der(leaf_der, chain.leaf.key, [chain.intermediate.cert])
+    options = ProbeOptions(trust=memtls.trust_config(tmp_path, [chain.root.cert]))
+    result = memtls.run_probe(
+        memtls.tls_server(context), f"tls://127.0.0.1:{memtls.PORT}/", options
+    )
+    assert result.failure is None
+    assert result.tls is not None
+    assert result.served_chain == ()
+    assert result.hostname is None
+    primary = result.findings[0]
+    assert primary.id == "malformed_certificate"
+    assert f"{version} is not a valid X509 version" in primary.summary
+    assert "CN = localhost" in primary.summary
+    assert [f.id for f in result.findings] == ["malformed_certificate"]
+    json.loads(result.to_json())
+    render_text(result)
+
+
+def test_unreadable_intermediate_keeps_the_rest_of_the_chain(tmp_path: Path) -> None:
+    """An intermediate cryptography cannot read is left out of the served chain and named in
+    a malformed_certificate finding; the server's own certificate is still judged."""
+    chain = pki.make_chain()
+    bad_intermediate = with_version(chain.intermediate.cert, chain.root.key, 10)
+    ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    ctx.use_certificate(crypto.X509.from_cryptography(chain.leaf.cert))
+    ctx.use_privatekey(crypto.PKey.from_cryptography_key(chain.leaf.key))
+    ctx.add_extra_chain_cert(crypto.load_certificate(crypto.FILETYPE_ASN1, bad_intermediate))
+    options = ProbeOptions(trust=memtls.trust_config(tmp_path, [chain.root.cert]))
+    result = memtls.run_probe(memtls.tls_server(ctx), f"tls://localhost:{memtls.PORT}/", options)
+    assert result.failure is None
+    assert result.served_chain == (chain.leaf.cert,)
+    assert result.hostname is not None and result.hostname.matched is True
+    malformed = [f for f in result.findings if f.id == "malformed_certificate"]
+    assert len(malformed) == 1
+    assert "certificate 2 of 2 ('CN = Test Intermediate CA')" in malformed[0].summary
+    assert "10 is not a valid X509 version" in malformed[0].summary

@@ -34,6 +34,7 @@ from twisted.python.failure import Failure as TwistedFailure
 from diagnostics.capture import RecordingClientCreator, check_hostname
 from diagnostics.model import ClientAuth, Failure, Phase, ProbeResult, Target, Timings
 from diagnostics.options import ProbeOptions
+from diagnostics.recording import unreadable_findings
 from diagnostics.trust import TrustMaterial, ssl_reason
 
 __all__ = ["ProbeAborted", "ProbeRun", "Stream", "quiet_factory", "run_probe"]
@@ -406,7 +407,13 @@ class ProbeRun:
                 )
         served = capture.served_chain if capture else ()
         verified = capture.verified_chain if capture else ()
+        if capture is not None and capture.leaf_unreadable:
+            # Every reader takes a chain's first certificate for the server's own: without
+            # it, its issuers would be judged as if they were (the finding names them all).
+            served = verified = ()
         leaf = served[0] if served else None
+        host = self.target.host
+        peer = f"{f'[{host}]' if ':' in host else host}:{self.target.port}"
         timings = Timings(
             connect_s=_delta(self.started, self.connected_at),
             handshake_s=_delta(self.connected_at, self.handshake_at),
@@ -426,6 +433,7 @@ class ProbeRun:
             timings=timings,
             started_at=self.started,
             ocsp=capture.ocsp if capture else None,
+            findings=unreadable_findings(capture, peer) if capture else (),
         )
 
 
