@@ -39,9 +39,9 @@ from OpenSSL._util import lib as _lib
 from service_identity.hazmat import DNS_ID
 
 from diagnostics import catalogue, certs, revocation
-from diagnostics.capture import HandshakeCapture, check_hostname, verify_reason
 from diagnostics.diagnose import DiagnosisContext, diagnose
 from diagnostics.model import Finding, ProbeResult, Severity, Side, Target, VerifyEvent
+from diagnostics.recording import HandshakeCapture, check_hostname, verify_reason
 
 CertificateInput = bytes | x509.Certificate
 CertificatesInput = CertificateInput | Sequence[CertificateInput]
@@ -118,7 +118,11 @@ def _load_certificate(der: bytes) -> x509.Certificate:
     """A certificate both parsers accept (cryptography for facts, OpenSSL for the verdict)."""
     try:
         cert = x509.load_der_x509_certificate(der)
-    except x509.InvalidVersion as exc:  # not a ValueError
+        # Parsing is lazy: touch what the verification and its findings read, so that a
+        # broken name, date or serial surfaces here and not in the middle of the verdict.
+        _ = (cert.subject, cert.issuer, cert.serial_number)
+        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+    except certs.PARSE_ERRORS as exc:  # not all of them are ValueErrors
         raise ValueError(str(exc)) from None
     try:
         crypto.load_certificate(crypto.FILETYPE_ASN1, der)
@@ -131,11 +135,11 @@ def _load_crl(der: bytes) -> x509.CertificateRevocationList:
     """A CRL whose every part parses (cryptography reads some only on first use)."""
     try:
         crl = x509.load_der_x509_crl(der)
-    except x509.InvalidVersion as exc:  # not a ValueError
+        _ = (crl.issuer, crl.last_update_utc, crl.next_update_utc, crl.extensions)
+        for entry in crl:
+            _ = (entry.serial_number, entry.revocation_date_utc, entry.extensions)
+    except certs.PARSE_ERRORS as exc:  # not all of them are ValueErrors
         raise ValueError(str(exc)) from None
-    _ = (crl.issuer, crl.last_update_utc, crl.next_update_utc, crl.extensions)
-    for entry in crl:
-        _ = (entry.serial_number, entry.revocation_date_utc, entry.extensions)
     return crl
 
 
@@ -432,7 +436,7 @@ def _extension_problem(cert: x509.Certificate) -> str | None:
     """Why the certificate's extensions do not parse, if they do not."""
     try:
         cert.extensions  # noqa: B018 - parsing is the check
-    except ValueError as exc:
+    except certs.PARSE_ERRORS as exc:
         return str(exc)
     return None
 

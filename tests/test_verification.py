@@ -14,6 +14,7 @@ import io
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -505,6 +506,36 @@ def test_invalid_version_is_a_malformed_certificate(material: PKI) -> None:
     assert "10 is not a valid X509 version" in result.findings[0].summary
 
 
+@pytest.mark.parametrize("name", [None, "localhost"])
+def test_duplicate_extension_is_a_malformed_certificate(material: PKI, name: str | None) -> None:
+    """An extension given twice (cryptography's DuplicateExtension, no ValueError) is a
+    malformed_certificate finding with the parser's message, with or without a name check."""
+    der = bytearray(material.leaf.cert.public_bytes(serialization.Encoding.DER))
+    san = der.index(bytes.fromhex("0603551d11"))  # the subjectAltName OID ...
+    der[san + 4] = 0x25  # ... renamed to extendedKeyUsage, which the leaf also has
+    result = diagnostics.verify_chain(
+        [bytes(der), material.intermediate.cert], trusted=material.root.cert, name=name
+    )
+    assert "internal_error" not in ids(result)
+    malformed = [f for f in result.findings if f.id == "malformed_certificate"]
+    assert len(malformed) == 1
+    assert "Duplicate 2.5.29.37 extension found" in malformed[0].summary
+
+
+def test_issuer_name_that_does_not_parse_is_a_malformed_certificate(material: PKI) -> None:
+    """An issuer name cryptography refuses only when first read (parsing is lazy) is a
+    malformed_certificate finding naming the issuer field, not an internal error."""
+    der = bytearray(material.leaf.cert.public_bytes(serialization.Encoding.DER))
+    issuer_cn = der.index(bytes.fromhex("0603550403")) + 5  # the issuer's CN value comes first
+    assert der[issuer_cn] == 0x0C  # UTF8String ...
+    der[issuer_cn] = 0x0D  # ... becomes a RELATIVE-OID, no string type at all
+    result = diagnostics.verify_chain(
+        bytes(der), trusted=material.root.cert, untrusted=material.intermediate.cert
+    )
+    assert ids(result) == ["malformed_certificate"]
+    assert "issuer" in result.findings[0].summary
+
+
 def test_invalid_name_is_a_configuration_finding(material: PKI) -> None:
     """A --name that is no host name: configuration_error, and no host-name check."""
     result = diagnostics.verify_chain(
@@ -777,3 +808,19 @@ def test_probe_survives_a_served_certificate_with_an_unparsable_san(
     assert loaded["served_chain"][0]["san_dns"] == []
     render_text(result)
     assert certs.cert_to_json(leaf)["subject"] == "CN = odd.example"
+
+
+def test_verification_does_not_load_twisted() -> None:
+    """Offline verification is pure: importing and running it loads no Twisted module."""
+    code = (
+        "import sys\n"
+        "from diagnostics import verify_chain\n"
+        "from tests import pki\n"
+        "chain = pki.make_chain()\n"
+        "verify_chain(list(chain.served), trusted=chain.root.cert, name='localhost')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'twisted'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
