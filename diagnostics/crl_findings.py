@@ -13,6 +13,7 @@ import datetime
 from cryptography import x509
 
 from diagnostics import certs
+from diagnostics.caller import PROBE, Caller
 from diagnostics.lint import CertFinding, describe
 from diagnostics.model import Finding, Severity, Side
 from diagnostics.revocation import (
@@ -41,8 +42,9 @@ FINDING_IDS = {
 class _Perspective:
     """Who presents the certificate (``owner``) and who judges it, and how to name them."""
 
-    def __init__(self, role: str, where: str, now: datetime.datetime) -> None:
+    def __init__(self, role: str, where: str, now: datetime.datetime, caller: Caller) -> None:
         self.who = role
+        self.caller = caller
         self.where = where
         self.now = now
         self.owner = Side.SERVER if role == "server" else Side.CLIENT
@@ -52,6 +54,11 @@ class _Perspective:
         if depth == 0:
             return f"certificate of {self.where}"
         return "root CA certificate" if certs.is_self_signed(cert) else "intermediate CA"
+
+    def load_crl(self, issuer: str, *, start: bool = False) -> str:
+        """The remedy's words for giving the CRL of ``issuer`` ourselves."""
+        verb = "Load" if start else "load"
+        return f"{verb} the CRL of '{issuer}' yourself{_option(self.caller.crl)}"
 
     def published(self, crl: KnownCRL | None, outcome: RevocationOutcome) -> Side:
         """The CA's own publication is the owner's business; a file we keep is the judge's."""
@@ -68,10 +75,18 @@ def _ago(delta: datetime.timedelta) -> str:
 
 
 def revocation_finding(
-    outcome: RevocationOutcome, *, role: str, where: str, now: datetime.datetime
+    outcome: RevocationOutcome,
+    *,
+    role: str,
+    where: str,
+    now: datetime.datetime,
+    caller: Caller = PROBE,
 ) -> CertFinding:
-    """The finding for one revocation outcome, seen by the side judging ``role``'s certificate."""
-    view = _Perspective(role, where, now)
+    """The finding for one revocation outcome, seen by the side judging ``role``'s certificate.
+
+    ``caller`` says which options the remedies may name.
+    """
+    view = _Perspective(role, where, now, caller)
     build = {
         CERT_REVOKED: _revoked,
         UNABLE_TO_GET_CRL: _unavailable,
@@ -82,6 +97,10 @@ def revocation_finding(
     }[outcome.code]
     finding = build(outcome, view)
     return CertFinding(finding, outcome.certificate)
+
+
+def _option(option: str | None) -> str:
+    return f" ({option})" if option else ""
 
 
 def _crl_text(crl: KnownCRL | None, issuer: str) -> str:
@@ -128,8 +147,8 @@ def _unavailable(outcome: RevocationOutcome, view: _Perspective) -> Finding:
             "distribution point.",
             "--crl-from-cdp fetches the CRL from the address named in the certificate; this "
             "certificate names none (or only non-http ones).",
-            f"Load the CRL of '{issuer}' yourself (--crl FILE or URL), or have the CA include "
-            "a CRL distribution point.",
+            f"{view.load_crl(issuer, start=True)}, or have the CA include a CRL distribution "
+            "point.",
         )
     if outcome.from_cdp:
         return Finding(
@@ -142,14 +161,27 @@ def _unavailable(outcome: RevocationOutcome, view: _Perspective) -> Finding:
             "unreachable from here, answer with a redirect (never followed) or with something "
             "that is not a CRL.",
             "Check that the address answers from this machine with the CRL itself (plain "
-            "http, no redirect); or load the CRL yourself (--crl FILE or URL).",
+            f"http, no redirect); or {view.load_crl(issuer)}.",
         )
     tried = f" Configured CRLs that could not be loaded: {outcome.error}." if outcome.error else ""
-    chain_hint = (
-        " In chain mode (--crl-check chain) every CA below the root needs its CRL; "
-        "--crl-check leaf checks only the peer's own certificate."
-        if outcome.depth > 0
+    caller = view.caller
+    chain_hint = ""
+    if outcome.depth > 0 and caller.crl_check:
+        chain_hint = (
+            f" In chain mode ({caller.crl_check} chain) every CA below the root needs its CRL; "
+            f"{caller.crl_check} leaf checks only the peer's own certificate."
+        )
+    elif outcome.depth > 0:
+        chain_hint = " Here the whole chain is checked: every CA below the root needs its CRL."
+    fetch = (
+        f", let tlsdiag fetch it from the certificate's distribution point ({caller.crl_from_cdp})"
+        if caller.crl_from_cdp
         else ""
+    )
+    switch_off = (
+        "turn CRL checking off"
+        if caller.crl_check
+        else "give no CRL at all (any CRL given turns checking on)"
     )
     return Finding(
         "crl_unavailable",
@@ -157,8 +189,7 @@ def _unavailable(outcome: RevocationOutcome, view: _Perspective) -> Finding:
         view.judge,
         f"CRL checking is on, but no CRL of '{issuer}' is loaded to check {subject}.",
         f"OpenSSL never downloads CRLs itself.{tried}{chain_hint}",
-        f"Load the CRL of '{issuer}' (--crl FILE or URL), let tlsdiag fetch it from the "
-        "certificate's distribution point (--crl-from-cdp), or turn CRL checking off.",
+        f"Load the CRL of '{issuer}'{_option(caller.crl)}{fetch}, or {switch_off}.",
     )
 
 
@@ -169,9 +200,10 @@ def _expired(outcome: RevocationOutcome, view: _Perspective) -> Finding:
     when = f" on {certs.iso_time(end)}{_ago(view.now - end)}" if end is not None else ""
     side = view.published(crl, outcome)
     if side is view.judge:
-        remedy = (
-            "Update your CRL: download the CA's current one (or give its http:// URL to --crl, "
-            "which tlsdiag refreshes at each next update)."
+        remedy = "Update your CRL: download the CA's current one" + (
+            " (or give its http:// URL to --crl, which tlsdiag refreshes at each next update)."
+            if view.caller.crl_urls
+            else "."
         )
         detail = "The CRL kept here is stale; the CA has published newer ones since."
     else:

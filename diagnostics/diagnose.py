@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from diagnostics import catalogue, certs, revocation
+from diagnostics.caller import PROBE, Caller
 from diagnostics.crl_findings import revocation_finding
 from diagnostics.ftp_findings import ftp_findings
 from diagnostics.lint import (
@@ -123,6 +124,8 @@ class DiagnosisContext:
     """Outcomes of a revocation check made after the handshake (``--crl-from-cdp``)."""
     peer: str | None = None
     """How to name the certificate's owner in texts (``host:port``); the target by default."""
+    caller: Caller = PROBE
+    """Who diagnoses: the options its remedies may name (a probe, ``verify``, the listener)."""
 
 
 def diagnose(result: ProbeResult, context: DiagnosisContext = DiagnosisContext()) -> ProbeResult:
@@ -178,6 +181,8 @@ class _Diagnosis:
         self.leaf = result.leaf
         self.trusted = tuple(context.trusted)
         self.pool = (*context.identification, *context.trusted)
+        self.caller = context.caller
+        self.trust_option = f"({context.caller.trust})"
         self._collected: dict[tuple[object, ...], _Collected] = {}
         self._by_text: dict[tuple[str, str], _Collected] = {}
 
@@ -312,7 +317,8 @@ class _Diagnosis:
             accepted = "; ".join(f"'{name}'" for name in auth.ca_names) or "any CA (no names sent)"
             detail.append(
                 f"The server asked for a client certificate (accepted issuers: {accepted}) "
-                "and none was configured (--cert/--key)."
+                "and none was configured"
+                + (f" ({self.caller.client_identity})." if self.caller.client_identity else ".")
             )
         causes = list(explained.causes)
         if failure.kind == "connection_closed" and failure.phase is Phase.APPLICATION:
@@ -510,15 +516,16 @@ class _Diagnosis:
             "packaged 'snakeoil' certificates of FTP servers are typical.",
             f"Install a certificate issued by a CA the peers trust on the {self.who}; or, "
             "if this exact certificate is meant to be trusted, give it to the "
-            f"{self.judge.value} as a trusted certificate (--ca).",
+            f"{self.judge.value} as a trusted certificate {self.trust_option}.",
             cert,
         )
 
     def root_in_chain(self, root: x509.Certificate) -> CertFinding:
         in_store = root in self.context.identification
+        system_trust = self.caller.system_trust
         where = (
             " It is in this machine's platform store, which was not used as the trust list "
-            "here (use --system-trust)."
+            + (f"here (use {system_trust})." if system_trust else "here.")
             if in_store
             else ""
         )
@@ -531,7 +538,7 @@ class _Diagnosis:
             "it does not make it trusted. A private or corporate CA, or a TLS-inspecting "
             f"proxy that re-signs traffic, is the usual reason.{where}",
             f"If {describe(root)} is legitimately your organisation's CA, add it to the "
-            "trust list (--ca FILE); otherwise find out who re-signs the traffic.",
+            f"trust list {self.trust_option}; otherwise find out who re-signs the traffic.",
             root,
         )
 
@@ -598,7 +605,7 @@ class _Diagnosis:
                 "otherwise it "
                 f"is an intermediate, to be sent by the {self.who}.",
                 f"Either configure the {self.who} to send its full chain (certificate followed "
-                "by the intermediates), or add the root CA to the trust list (--ca FILE).",
+                f"by the intermediates), or add the root CA to the trust list {self.trust_option}.",
                 cert,
             )
         ]
@@ -622,8 +629,8 @@ class _Diagnosis:
                     f"'{issuer_dn}' is a self-signed root (identified from {source}); the "
                     f"{self.who} needs to send nothing more, the {self.judge.value} must trust "
                     "this root.",
-                    f"Add '{issuer_dn}' to the trust list (--ca FILE) if it is legitimately "
-                    "trusted.",
+                    f"Add '{issuer_dn}' to the trust list {self.trust_option} if it is "
+                    "legitimately trusted.",
                     issuer,
                 )
             ]
@@ -658,7 +665,8 @@ class _Diagnosis:
                     "the trust list.",
                     f"Even with '{issuer_dn}' sent, the {self.judge.value} would not trust "
                     "the chain.",
-                    f"Add '{root_dn}' to the trust list (--ca FILE) if it is legitimately trusted.",
+                    f"Add '{root_dn}' to the trust list {self.trust_option} if it is legitimately "
+                    "trusted.",
                     top,
                 )
             )
@@ -686,8 +694,8 @@ class _Diagnosis:
             "CA, an "
             "outdated CA bundle or a wrong CA file path are the usual reasons; if "
             f"'{issuer_dn}' is itself an intermediate, the {self.who} should send it too.",
-            f"Add the root CA '{issuer_dn}' to the trust list (--ca FILE), or update the "
-            "CA bundle.",
+            f"Add the root CA '{issuer_dn}' to the trust list {self.trust_option}, or update "
+            "the CA bundle.",
             cert,
         )
 
@@ -749,7 +757,9 @@ class _Diagnosis:
 
     def revocation_finding(self, outcome: revocation.RevocationOutcome) -> CertFinding:
         """A revocation outcome (OpenSSL's or our own check's) explained."""
-        return revocation_finding(outcome, role=self.role, where=self.where, now=self.now)
+        return revocation_finding(
+            outcome, role=self.role, where=self.where, now=self.now, caller=self.caller
+        )
 
     def wrong_eku(self, cert: x509.Certificate) -> CertFinding:
         label = "serverAuth" if self.role == "server" else "clientAuth"
@@ -816,6 +826,14 @@ class _Diagnosis:
             return []
         return [self.hostname_mismatch(check, leaf)]
 
+    def name_remedy(self) -> str:
+        """How to check a name the certificate holds, with the caller's option for it."""
+        option = self.caller.name
+        if option is None:
+            return "Use a name the certificate holds"
+        sni = " and sent as SNI" if self.caller.name_sent else ""
+        return f"Use a name the certificate holds ({option} sets the name checked{sni})"
+
     def hostname_mismatch(self, check: HostnameCheck, leaf: x509.Certificate | None) -> CertFinding:
         name = check.name
         port = self.result.target.port
@@ -868,8 +886,7 @@ class _Diagnosis:
             f"The certificate of {self.where}{subject} does not cover the name '{name}': it "
             f"holds {holds}.",
             " ".join(detail),
-            "Connect with a name the certificate holds (--servername NAME sets the name "
-            f"checked and sent as SNI), or have the certificate reissued to include '{name}'.",
+            f"{self.name_remedy()}, or have the certificate reissued to include '{name}'.",
             leaf,
         )
 

@@ -39,6 +39,7 @@ from OpenSSL._util import lib as _lib
 from service_identity.hazmat import DNS_ID
 
 from diagnostics import catalogue, certs, revocation
+from diagnostics.caller import VERIFY
 from diagnostics.diagnose import DiagnosisContext, diagnose
 from diagnostics.model import Finding, ProbeResult, Severity, Side, Target, VerifyEvent
 from diagnostics.recording import HandshakeCapture, check_hostname, verify_reason
@@ -483,7 +484,7 @@ def verify_chain(
     role: Purpose = "client" if purpose == "client" else "server"
     when = at if at is None or at.tzinfo else at.replace(tzinfo=datetime.UTC)
     result = ProbeResult(target=target)
-    context = DiagnosisContext(role=role, now=when, peer=f"'{label}'")
+    context = DiagnosisContext(role=role, now=when, peer=f"'{label}'", caller=VERIFY)
     try:
         crl_inputs = _CRLInputs(crls, tuple(crl_names))
         result, context = _verify(result, context, leaf, trusted, untrusted, crl_inputs, name)

@@ -17,7 +17,17 @@ import attrs
 from cryptography import x509
 
 from diagnostics import certs
-from diagnostics.diagnose import DiagnosisContext, diagnose
+from diagnostics.caller import LISTENER
+from diagnostics.diagnose import (
+    CERT_REVOKED,
+    DEPTH_ZERO_SELF_SIGNED_CERT,
+    SELF_SIGNED_CERT_IN_CHAIN,
+    UNABLE_TO_GET_ISSUER_CERT,
+    UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+    UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+    DiagnosisContext,
+    diagnose,
+)
 from diagnostics.lint import describe
 from diagnostics.model import Finding, ProbeResult, Severity, Side, Status
 from diagnostics.render_text import render_text
@@ -74,7 +84,12 @@ def judge(
     ``crls`` are the CRLs the handshake checked (they name a revoked entry's date and reason).
     """
     context = DiagnosisContext(
-        trusted=tuple(trusted), role="client", now=now, peer=peer_name(result), crls=tuple(crls)
+        trusted=tuple(trusted),
+        role="client",
+        now=now,
+        peer=peer_name(result),
+        crls=tuple(crls),
+        caller=LISTENER,
     )
     diagnosed = diagnose(attrs.evolve(result, findings=()), context)
     own = session_findings(diagnosed, policy)
@@ -151,11 +166,40 @@ def _certificate_findings(result: ProbeResult, policy: SessionPolicy, peer: str)
             f"'{certs.dn(leaf.issuer)}'. The findings below name the exact cause. This "
             "listener let the handshake finish only to report it; a production server "
             "refuses the connection.",
-            "The partner uses a certificate from an accepted CA (and sends its "
-            "intermediates), or this server adds the partner's CA to its client CAs "
-            "(--client-ca).",
+            _rejected_remedy({e.code for e in errors}),
         )
     ]
+
+
+# Verify codes that mean the issuer is not known or not trusted here.
+_ISSUER_CODES = frozenset(
+    {
+        UNABLE_TO_GET_ISSUER_CERT,
+        DEPTH_ZERO_SELF_SIGNED_CERT,
+        SELF_SIGNED_CERT_IN_CHAIN,
+        UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+        UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+    }
+)
+
+
+def _rejected_remedy(codes: set[int]) -> str:
+    """Who fixes a rejected client certificate: the CA list only helps an unknown issuer."""
+    if codes & _ISSUER_CODES:
+        return (
+            "The partner uses a certificate from an accepted CA (and sends its "
+            "intermediates), or this server adds the partner's CA to its client CAs "
+            f"({LISTENER.trust})."
+        )
+    if CERT_REVOKED in codes:
+        return (
+            "The partner needs a new client certificate: its CA revoked this one, and no "
+            "change of accepted CAs here lets it in again."
+        )
+    return (
+        "The partner fixes or replaces its certificate as the findings below say; its "
+        "issuer is accepted, so no change of client CAs here helps."
+    )
 
 
 def _account_findings(result: ProbeResult, policy: SessionPolicy, peer: str) -> list[Finding]:
