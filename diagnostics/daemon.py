@@ -36,7 +36,14 @@ from diagnostics.config import (
 )
 from diagnostics.console import ConsoleProgress
 from diagnostics.crl_sources import CRLEvent, CRLSources
-from diagnostics.logs import RotatingFile, StdoutLines, log_probe, log_session, make_logger
+from diagnostics.logs import (
+    RotatingFile,
+    StdoutLines,
+    label_fields,
+    log_probe,
+    log_session,
+    make_logger,
+)
 from diagnostics.metrics import ProbeMetrics, new_registry, resource_tree
 from diagnostics.model import ProbeResult
 from diagnostics.schedule import Scheduler, in_shard
@@ -583,7 +590,7 @@ class DaemonService(service.Service):
         self.metrics.observe(url, result)
         client = self.streams.client
         if config.settings.labels:
-            client = client.bind(labels=dict(config.settings.labels))
+            client = client.bind(**label_fields(config.settings.labels))
         log_probe(client, result)
         if self.progress is not None:
             self.progress(config, result)
@@ -621,6 +628,7 @@ class DaemonService(service.Service):
                 "error.type": failure.type.__name__ if failure.type else None,
                 "error.message": failure.getErrorMessage(),
                 "error.stack_trace": failure.getTraceback(),
+                **label_fields(config.settings.labels),
             },
         )
 
@@ -629,7 +637,8 @@ class DaemonService(service.Service):
 
         def logged(result: ProbeResult) -> ProbeResult:
             if self.streams is not None:
-                log_probe(self.streams.client.bind(**{"event.reason": "/probe"}), result)
+                fields = {"event.reason": "/probe", **label_fields(settings.labels)}
+                log_probe(self.streams.client.bind(**fields), result)
             return result
 
         d: defer.Deferred[ProbeResult] = self.on_demand.run(

@@ -11,7 +11,7 @@ import datetime
 import json
 import os
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -174,6 +174,11 @@ def ecs_fields(result: ProbeResult, *, peer_role: str = "server") -> dict[str, A
         fields["error.code"] = result.findings[0].id
         fields["error.message"] = result.findings[0].summary
     return fields
+
+
+def label_fields(labels: Mapping[str, str]) -> dict[str, str]:
+    """ECS ``labels`` as flat dotted keys (``labels.NAME``), like every other ECS field."""
+    return {f"labels.{name}": value for name, value in labels.items()}
 
 
 def log_probe(logger: Any, result: ProbeResult) -> None:

@@ -165,7 +165,7 @@ key = "listener.key"
             assert first["tls.established"] is True
             assert first["tls.version"] in ("1.2", "1.3")
             assert first["tls.server.hash.sha256"]
-            assert first["labels"] == {"partner": "Loopback Ltd"}
+            assert first["labels.partner"] == "Loopback Ltd"
             assert first["tlsdiag"]["status"] == "ok"
             _, metrics = http_get(f"{base}/metrics")
             assert f'tlsdiag_probes_total{{status="ok",target="{target}"}}' in metrics
@@ -463,6 +463,30 @@ def test_a_damaged_state_file_is_reported_and_replaced(tmp_path: Path) -> None:
     assert "not JSON" in warning[0]["message"]
     saved = json.loads((tmp_path / "logs" / "state.json").read_text())
     assert set(saved["targets"]) == {"tls://127.0.0.1:1"}
+
+
+def test_labels_are_flat_dotted_ecs_keys(tmp_path: Path) -> None:
+    """A target's labels appear as ``labels.NAME`` top-level keys (ECS, flat dotted like every
+    other field) in its probe summaries, its transition events and its daemon.jsonl errors."""
+    config_file = daemon_config(tmp_path, 'labels = { lab = "expired", team = "ops" }')
+    ca = pki.make_ca("Root")
+    soon = pki.issue(ca, not_after=pki.utcnow() + datetime.timedelta(days=20))
+    service = run_service(config_file, [soon])
+
+    def failing(*_args: Any) -> defer.Deferred[ProbeResult]:
+        return defer.fail(RuntimeError("boom"))
+
+    service.probe_function = failing
+    service.reactor.advance(20)
+    service.stopService()
+    logs = tmp_path / "logs"
+    client = read_lines(logs / "client.jsonl")
+    assert {e["event.action"] for e in client} == {"tls-probe", "expiry_warning"}
+    errors = [e for e in read_lines(logs / "daemon.jsonl") if e["event.action"] == "probe-error"]
+    assert errors
+    for event in client + errors:
+        assert "labels" not in event
+        assert (event["labels.lab"], event["labels.team"]) == ("expired", "ops")
 
 
 def test_state_is_saved_after_a_delay_not_at_every_probe(tmp_path: Path) -> None:
