@@ -51,6 +51,19 @@ ABSENT_OR_BROKEN: tuple[type[Exception], ...] = (x509.ExtensionNotFound, *PARSE_
 """An extension that is absent, or an extension list that does not parse."""
 
 
+def load_der(der: bytes) -> x509.Certificate:
+    """A DER certificate whose names, dates and serial parse; ValueError with the parser's
+    message otherwise (whatever cryptography raised)."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        # Parsing is lazy: touch what every reader needs, so a broken field surfaces here.
+        _ = (dn(cert.subject), dn(cert.issuer), cert.serial_number)
+        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+    except PARSE_ERRORS as exc:
+        raise ValueError(str(exc)) from None
+    return cert
+
+
 def dn(name: x509.Name) -> str:
     """A distinguished name in OpenSSL's one-line style (``O = Example, CN = host``).
 

@@ -205,13 +205,7 @@ def _looks_like_pkcs12(data: bytes) -> bool:
 
 def _load_certificate(der: bytes) -> x509.Certificate:
     """A certificate whose names and dates parse (ValueError otherwise)."""
-    try:
-        cert = x509.load_der_x509_certificate(der)
-    except x509.InvalidVersion as exc:  # not a ValueError
-        raise ValueError(str(exc)) from None
-    # Parsing is lazy: touch what every output needs, so a broken field surfaces here.
-    certs.dn(cert.subject), certs.dn(cert.issuer), cert.not_valid_after_utc, cert.serial_number
-    return cert
+    return certs.load_der(der)
 
 
 _NEEDS_PASSWORD = "it is encrypted and no password was given (--password-env)"

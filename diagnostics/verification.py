@@ -117,14 +117,7 @@ def _der_length(data: bytes, pos: int) -> int | None:
 
 def _load_certificate(der: bytes) -> x509.Certificate:
     """A certificate both parsers accept (cryptography for facts, OpenSSL for the verdict)."""
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        # Parsing is lazy: touch what the verification and its findings read, so that a
-        # broken name, date or serial surfaces here and not in the middle of the verdict.
-        _ = (cert.subject, cert.issuer, cert.serial_number)
-        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
-    except certs.PARSE_ERRORS as exc:  # not all of them are ValueErrors
-        raise ValueError(str(exc)) from None
+    cert = certs.load_der(der)
     try:
         crypto.load_certificate(crypto.FILETYPE_ASN1, der)
     except crypto.Error as exc:
