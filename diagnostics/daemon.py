@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import functools
 import os
+import re
 import signal
 import threading
 from collections.abc import Callable
@@ -99,6 +100,22 @@ _TWISTED_LEVELS = {
 
 
 _FACTORY_NOISE = frozenset({"Starting factory {factory!r}", "Stopping factory {factory!r}"})
+# What a listening port says when it opens and closes, whatever its factory's ``noisy``: every
+# passive FTP data port (one per FTPS probe of the lab or a listener) would add two lines. The
+# daemon logs its own ports (start, lab-start, listener-start) itself.
+_PORT_NOISE = re.compile(r"(?:.+ starting on \d+|\((?:TCP|UDP|UNIX) Port \S+ Closed\))")
+
+
+def _is_noise(event: dict[str, Any]) -> bool:
+    """A Twisted event that says nothing a reader of daemon.jsonl needs, thousands a minute."""
+    if event.get("log_format") in _FACTORY_NOISE:
+        return True
+    text = event.get("log_text")
+    return (
+        event.get("log_namespace") == "log_legacy"
+        and isinstance(text, str)
+        and _PORT_NOISE.fullmatch(text) is not None
+    )
 
 
 @implementer(ILogObserver)
@@ -113,8 +130,8 @@ class TwistedLogBridge:
         """Log one Twisted event; never raises (an observer that raises is removed)."""
         if getattr(self.local, "busy", False):
             return  # an event raised while writing one: do not loop
-        if event.get("log_format") in _FACTORY_NOISE:
-            return  # every probe's connection factory says so: thousands a minute
+        if _is_noise(event):
+            return
         self.local.busy = True
         try:
             level = _TWISTED_LEVELS.get(event.get("log_level", LogLevel.info), "info")

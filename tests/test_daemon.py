@@ -489,6 +489,47 @@ def test_labels_are_flat_dotted_ecs_keys(tmp_path: Path) -> None:
         assert (event["labels.lab"], event["labels.team"]) == ("expired", "ops")
 
 
+def test_listening_ports_opening_and_closing_are_not_logged() -> None:
+    """What a Twisted port says when it opens and closes (a passive FTP data port per FTPS
+    probe) does not reach daemon.jsonl; other Twisted events still do."""
+    from twisted.internet.protocol import Factory, Protocol
+    from twisted.internet.selectreactor import SelectReactor
+    from twisted.logger import globalLogPublisher
+    from twisted.python import log as legacy
+
+    from diagnostics.daemon import TwistedLogBridge
+
+    class Lines:
+        def __init__(self) -> None:
+            self.messages: list[str] = []
+
+        def info(self, message: str, **_fields: Any) -> None:
+            self.messages.append(message)
+
+    lines = Lines()
+    bridge = TwistedLogBridge(lines)
+    seen: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(seen.append)
+    globalLogPublisher.addObserver(bridge)
+    reactor = SelectReactor()  # a private reactor: its port closes on runUntilCurrent()
+    try:
+        factory = Factory.forProtocol(Protocol)
+        factory.noisy = False
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        number = port.getHost().port
+        closed = port.stopListening()
+        reactor.runUntilCurrent()
+        legacy.msg("a data connection starting on the new moon")
+    finally:
+        globalLogPublisher.removeObserver(bridge)
+        globalLogPublisher.removeObserver(seen.append)
+    assert closed is not None and closed.called
+    said = [e.get("log_text") for e in seen]
+    assert f"Factory starting on {number}" in said  # Twisted did say it ...
+    assert f"(TCP Port {number} Closed)" in said
+    assert lines.messages == ["a data connection starting on the new moon"]  # ... not to us
+
+
 def test_state_is_saved_after_a_delay_not_at_every_probe(tmp_path: Path) -> None:
     """Changes are written a few seconds later in one go; probes that change nothing write
     nothing."""

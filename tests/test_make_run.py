@@ -169,3 +169,7 @@ def test_daemon_with_lab_logs_every_lab_target(tmp_path: Path) -> None:
         assert f" {entry['name']}  {entry['url']}" in progress
     assert f"http://127.0.0.1:{metrics}/metrics" in progress
     assert os.path.join("logs", "client.jsonl") in progress
+    # The FTPS endpoints' passive data ports open and close at every probe, silently.
+    daemon_lines = (tmp_path / "logs" / "daemon.jsonl").read_text().splitlines()
+    ports = [line for line in daemon_lines if " starting on " in line or " Closed)" in line]
+    assert ports == []
