@@ -58,6 +58,12 @@ def ocsp_line(facts: OCSPFacts) -> str:
     return ", ".join(parts)
 
 
+def _block(head: str, text: str) -> list[str]:
+    """``text`` after ``head``, its further lines (a multi-line FTP reply) indented under it."""
+    first, *rest = text.splitlines() or [""]
+    return [head + first] + [" " * len(head) + line for line in rest]
+
+
 def chain_lines(result: ProbeResult) -> list[str]:
     """The served chain and the chain OpenSSL built, as two small trees."""
     lines: list[str] = []
@@ -87,7 +93,7 @@ def render_text(result: ProbeResult, *, colour: bool = False) -> str:
             f"  http: {result.http.get('status_line')}  server={result.http.get('server')}"
         )
     if result.ftp and result.ftp.get("greeting"):
-        lines.append(f"  ftp: {result.ftp.get('greeting')}")
+        lines.extend(_block("  ftp: ", str(result.ftp["greeting"])))
     if result.failure is not None:
         failure = result.failure
         reason = (
