@@ -124,6 +124,19 @@ class HandshakeCapture:
         self.unreadable = tuple(problems.values())
         self.leaf_unreadable = 1 in problems
 
+    def judged_chains(
+        self,
+    ) -> tuple[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...]]:
+        """The chain the peer sent and the one OpenSSL built, as they may be judged.
+
+        Both are empty when the peer's own certificate is unreadable: every reader takes
+        a chain's first certificate for the peer's own, and would judge an issuer as if
+        it were (the malformed_certificate findings name them all).
+        """
+        if self.leaf_unreadable:
+            return (), ()
+        return self.served_chain, self.verified_chain
+
     def record_refused(self) -> None:
         """After a handshake that did not finish: keep what the peer had already sent."""
         conn = self.connection

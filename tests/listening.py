@@ -13,6 +13,7 @@ import json
 import os
 import select
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -36,6 +37,7 @@ class PartnerFiles:
     good: tuple[Path, Path]  # CN=JohnD from the partner's CA (cert, key)
     lower: tuple[Path, Path]  # CN=johnd from the partner's CA
     other: tuple[Path, Path]  # CN=JohnD from an unrelated CA
+    unreadable: tuple[Path, Path]  # CN=JohnD from the partner's CA, an invalid X.509 version
 
 
 def write_partner(directory: Path) -> PartnerFiles:
@@ -44,9 +46,12 @@ def write_partner(directory: Path) -> PartnerFiles:
     root = pki.make_ca("Partner Root CA")
     other = pki.make_ca("Other Root CA")
 
-    def identity(name: str, ca: pki.Issued, stem: str) -> tuple[Path, Path]:
+    def identity(name: str, ca: pki.Issued, stem: str, version: int = 2) -> tuple[Path, Path]:
         issued = pki.issue(ca, name, sans=(), ekus=(pki.CLIENT_AUTH,))
         cert = Path(memtls.write_pem(directory / f"{stem}.pem", [issued.cert]))
+        if version != 2:  # OpenSSL loads and sends it; cryptography cannot read it
+            der = pki.with_version(issued.cert, ca.key, version)
+            cert.write_text(ssl.DER_cert_to_PEM_cert(der))
         key = Path(memtls.write_key(directory / f"{stem}.key", issued.key))
         return cert, key
 
@@ -56,6 +61,7 @@ def write_partner(directory: Path) -> PartnerFiles:
         good=identity("JohnD", root, "good"),
         lower=identity("johnd", root, "lower"),
         other=identity("JohnD", other, "other"),
+        unreadable=identity("JohnD", root, "unreadable", version=10),
     )
 
 

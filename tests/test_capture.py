@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from OpenSSL import SSL, crypto
 
 from diagnostics.capture import HandshakeCapture
@@ -54,46 +52,6 @@ def test_sni_is_not_sent_for_an_ip_literal(tmp_path: Path) -> None:
 # -- a certificate cryptography refuses, served by OpenSSL ---------------------------------
 
 
-def _der_header_length(der: bytes, pos: int) -> tuple[int, int]:
-    """The header size and the content size of the DER element at ``pos``."""
-    first = der[pos + 1]
-    if first < 0x80:
-        return 2, first
-    count = first & 0x7F
-    return 2 + count, int.from_bytes(der[pos + 2 : pos + 2 + count], "big")
-
-
-def _der_element(tag: int, content: bytes) -> bytes:
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    encoded = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(encoded)]) + encoded + content
-
-
-def with_version(cert: x509.Certificate, issuer_key: pki.PrivateKey, version: int) -> bytes:
-    """``cert`` as DER with its version field set to ``version`` and signed again by
-    ``issuer_key``: OpenSSL reads and serves it, cryptography refuses it (InvalidVersion)."""
-    tbs = bytearray(cert.tbs_certificate_bytes)
-    at = tbs.index(bytes.fromhex("a003020102"))  # [0] EXPLICIT INTEGER 2 (v3)
-    tbs[at + 4] = version
-    digest = cert.signature_hash_algorithm
-    assert digest is not None
-    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
-        signature = issuer_key.sign(bytes(tbs), ec.ECDSA(digest))
-    else:
-        assert isinstance(issuer_key, rsa.RSAPrivateKey)
-        signature = issuer_key.sign(bytes(tbs), padding.PKCS1v15(), digest)
-    der = cert.public_bytes(serialization.Encoding.DER)
-    header, _ = _der_header_length(der, 0)
-    tbs_header, tbs_size = _der_header_length(der, header)
-    algorithm_at = header + tbs_header + tbs_size
-    algorithm_header, algorithm_size = _der_header_length(der, algorithm_at)
-    algorithm = der[algorithm_at : algorithm_at + algorithm_header + algorithm_size]
-    body = bytes(tbs) + algorithm + _der_element(0x03, b"\x00" + signature)
-    return _der_element(0x30, body)
-
-
 def _serving_der(
     leaf_der: bytes, key: pki.PrivateKey, extra: Sequence[x509.Certificate]
 ) -> SSL.Context:
@@ -112,7 +70,7 @@ def test_served_certificate_with_an_invalid_version(tmp_path: Path, version: int
     ValueError): the handshake completes and the primary finding is malformed_certificate
     with the parser's message; the issuers are not judged as if one were the leaf."""
     chain = pki.make_chain()
-    leaf_der = with_version(chain.leaf.cert, chain.intermediate.key, version)
+    leaf_der = pki.with_version(chain.leaf.cert, chain.intermediate.key, version)
     with pytest.raises(x509.InvalidVersion):
         x509.load_der_x509_certificate(leaf_der)
     context = _serving_der(leaf_der, chain.leaf.key, [chain.intermediate.cert])
@@ -137,7 +95,7 @@ def test_unreadable_intermediate_keeps_the_rest_of_the_chain(tmp_path: Path) -> 
     """An intermediate cryptography cannot read is left out of the served chain and named in
     a malformed_certificate finding; the server's own certificate is still judged."""
     chain = pki.make_chain()
-    bad_intermediate = with_version(chain.intermediate.cert, chain.root.key, 10)
+    bad_intermediate = pki.with_version(chain.intermediate.cert, chain.root.key, 10)
     ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
     ctx.use_certificate(crypto.X509.from_cryptography(chain.leaf.cert))
     ctx.use_privatekey(crypto.PKey.from_cryptography_key(chain.leaf.key))

@@ -123,6 +123,29 @@ def test_curl_refused_certificates(
 
 
 @needs_curl
+def test_curl_with_an_unreadable_certificate(files: PartnerFiles, tmp_path: Path) -> None:
+    """curl (OpenSSL 3.0 loads and sends it) presents a client certificate with an invalid
+    X.509 version: 403, malformed_certificate as the primary finding with the parser's
+    message, never client_certificate_missing; server.jsonl has the same findings."""
+    with listening("https", files, tmp_path, _client_ca(files, "--expect-cn", "JohnD")) as lis:
+        status, body = _curl(lis.port, files, *_identity(files.unreadable))
+        report = lis.report()
+        [event] = lis.log_lines()
+    assert status == 403
+    primary = report["findings"][0]
+    assert (primary["id"], primary["side"]) == ("malformed_certificate", "client")
+    assert "('CN = JohnD'): 10 is not a valid X509 version" in primary["summary"]
+    assert primary["summary"] in body
+    ids = [f["id"] for f in report["findings"]]
+    assert "client_certificate_missing" not in ids
+    assert report["client_auth"]["sent"] is True and report["served_chain"] == []
+    assert event["event.code"] == "malformed_certificate"
+    assert event["error.message"] == primary["summary"]
+    assert "tls.client.subject" not in event  # the partner's CA is not taken for its certificate
+    assert [f["id"] for f in event["tlsdiag"]["findings"]] == ids
+
+
+@needs_curl
 def test_curl_that_refuses_our_certificate(files: PartnerFiles, tmp_path: Path) -> None:
     """curl without our CA rejects our certificate: the server side names 'unknown ca'."""
     with listening("https", files, tmp_path) as listener:

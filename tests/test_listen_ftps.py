@@ -77,26 +77,47 @@ def test_ftplib_does_not_resume_the_data_session(
     assert report["ftp"]["mode"] == ("explicit" if scheme == "ftpes" else "implicit")
 
 
+def _curl_ftp(
+    port: int, files: PartnerFiles, identity: tuple[Path, Path], *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """curl --ssl-reqd ftp://localhost:PORT/ with a client certificate (the listing on stdout)."""
+    assert CURL is not None
+    command = [CURL, "-s", "--max-time", "20", "--ssl-reqd", "--cacert", str(files.server.root)]
+    command += ["--cert", str(identity[0]), "--key", str(identity[1]), *extra]
+    return subprocess.run(
+        [*command, f"ftp://localhost:{port}/"], capture_output=True, text=True, timeout=30
+    )
+
+
 @pytest.mark.skipif(CURL is None, reason="no curl command")
 def test_curl_resumes_the_data_session(files: PartnerFiles, tmp_path: Path) -> None:
     """curl --ssl-reqd (explicit FTPS) resumes the control session on the data connection:
     the session is ok and the listing is the report."""
-    assert CURL is not None
     with listening("ftpes", files, tmp_path, ["--client-ca", str(files.client_ca)]) as listener:
-        command = [CURL, "-s", "--max-time", "20", "--ssl-reqd", "--cacert", str(files.server.root)]
-        command += ["--cert", str(files.good[0]), "--key", str(files.good[1])]
-        done = subprocess.run(
-            [*command, f"ftp://localhost:{listener.port}/"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        done = _curl_ftp(listener.port, files, files.good)
         report = listener.report()
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("OK client 127.0.0.1:")
     assert report["status"] == "ok", report["findings"]
     [data] = report["ftp"]["data_connections"]
     assert data["tls"]["session_reused"] is True
+
+
+@pytest.mark.skipif(CURL is None, reason="no curl command")
+def test_curl_with_an_unreadable_certificate(files: PartnerFiles, tmp_path: Path) -> None:
+    """curl presents a client certificate cryptography cannot read: the login reply and the
+    listing name malformed_certificate first; no client_certificate_missing."""
+    with listening("ftpes", files, tmp_path, ["--client-ca", str(files.client_ca)]) as listener:
+        done = _curl_ftp(listener.port, files, files.unreadable, "-v")
+        report = listener.report()
+    assert done.returncode == 0, done.stderr
+    primary = report["findings"][0]
+    assert primary["id"] == "malformed_certificate"
+    assert "10 is not a valid X509 version" in primary["summary"]
+    login = [line for line in done.stderr.splitlines() if line.startswith("< 230-")]
+    assert login[1] == f"< 230-[error] malformed_certificate: {primary['summary']}"
+    assert primary["summary"] in done.stdout.splitlines()[0]
+    assert "client_certificate_missing" not in done.stdout + done.stderr
 
 
 def test_client_hello_before_auth_on_the_explicit_port(files: PartnerFiles, tmp_path: Path) -> None:

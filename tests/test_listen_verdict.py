@@ -4,12 +4,16 @@ against the listener, on a fake reactor, for the many client-certificate variant
 from __future__ import annotations
 
 import datetime
+import json
+import ssl
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.test.iosim import ConnectionCompleter, IOPump
@@ -17,7 +21,7 @@ from twisted.test.iosim import ConnectionCompleter, IOPump
 from diagnostics import certs
 from diagnostics.listener.service import ListenerFactory
 from diagnostics.listener.session import Limits, ListenerOptions, load_material
-from diagnostics.listener.verdict import SessionPolicy, judge, refused
+from diagnostics.listener.verdict import SessionPolicy, judge, refused, render_session
 from diagnostics.model import ClientInfo, ProbeResult, Target
 from diagnostics.options import ProbeOptions
 from diagnostics.probe import probe
@@ -62,11 +66,20 @@ def _session(
     partner: Partner,
     tmp_path: Path,
     identity: pki.Issued | None,
+    *,
+    scheme: str = "https",
+    presented: Sequence[bytes] = (),
     **listener: Any,
 ) -> tuple[ProbeResult, ProbeResult]:
-    """The partner's probe against an in-memory listener: (client's result, session)."""
+    """The partner's probe against an in-memory listener: (client's result, session).
+
+    The listener serves ``scheme``; the probe speaks it too, except for plain TLS against
+    an HTTPS listener (the default).  ``presented`` is a DER certificate the client sends
+    are the DER certificates the client sends instead of the identity's own (with the
+    identity's key).
+    """
     options = ListenerOptions(
-        url=f"https://127.0.0.1:{PORT}",
+        url=f"{scheme}://127.0.0.1:{PORT}",
         cert_file=partner.server_cert,
         key_file=partner.server_key,
         **listener,
@@ -80,9 +93,13 @@ def _session(
     trust = memtls.trust_config(
         tmp_path, [partner.server.root.cert], chain, identity.key if identity else None
     )
+    if presented:
+        assert trust.cert_file is not None
+        Path(trust.cert_file).write_text("".join(map(ssl.DER_cert_to_PEM_cert, presented)))
+    client_scheme = "tls" if scheme == "https" else scheme
     client = probe(
         reactor,
-        parse_target(f"tls://127.0.0.1:{PORT}", servername="localhost"),
+        parse_target(f"{client_scheme}://127.0.0.1:{PORT}", servername="localhost"),
         ProbeOptions(trust=trust),
         cache=TrustCache(),
     )
@@ -216,6 +233,70 @@ def test_without_client_cas_no_certificate_is_asked(partner: Partner, tmp_path: 
     assert client.client_auth is None
     assert session.status.value == "ok"
     assert session.served_chain == () and session.client_auth is None
+
+
+# -- a client certificate cryptography cannot read ----------------------------------------
+
+
+@pytest.mark.parametrize("require_client_cert", [False, True])
+def test_unreadable_client_certificate_is_malformed_not_missing(
+    partner: Partner, tmp_path: Path, require_client_cert: bool
+) -> None:
+    """A client certificate with an invalid X.509 version (OpenSSL takes it, cryptography
+    does not): the primary finding is malformed_certificate on the client's side with the
+    parser's message, its position and subject; never client_certificate_missing; refused;
+    the partner's root is not judged as if it were the client's certificate."""
+    identity = _client(partner.client_root)
+    bad = pki.with_version(identity.cert, partner.client_root.key, 10)
+    _, session = _session(
+        partner,
+        tmp_path,
+        identity,
+        presented=[bad],
+        client_ca_files=(partner.client_ca,),
+        require_client_cert=require_client_cert,
+        expect_cn="JohnD",
+    )
+    assert session.tls is not None and session.failure is None
+    primary = session.findings[0]
+    assert (primary.id, primary.side.value) == ("malformed_certificate", "client")
+    assert "certificate 1 of 1 ('CN = JohnD'): 10 is not a valid X509 version" in primary.summary
+    ids = [f.id for f in session.findings]
+    assert "client_certificate_missing" not in ids and "account_mismatch" not in ids
+    assert session.client_auth is not None and session.client_auth.sent
+    assert (session.served_chain, session.verified_chain) == ((), ())
+    assert refused(session)
+    assert session.status.value != "ok"
+    assert json.loads(session.to_json())["findings"][0]["id"] == "malformed_certificate"
+    assert primary.summary in render_session(session)
+
+
+def test_unreadable_client_intermediate_is_named_and_the_leaf_still_judged(
+    partner: Partner, tmp_path: Path
+) -> None:
+    """The client sends its own certificate and an intermediate cryptography cannot read:
+    malformed_certificate names the intermediate (certificate 2 of 2) first, the readable
+    client certificate stays in the chain and is still checked against the account."""
+    intermediate = pki.issue(
+        partner.client_root, "Partner Issuing CA", sans=(), ekus=None, is_ca=True
+    )
+    identity = _client(intermediate, "Alice")
+    bad = pki.with_version(intermediate.cert, partner.client_root.key, 10)
+    _, session = _session(
+        partner,
+        tmp_path,
+        identity,
+        presented=[identity.cert.public_bytes(serialization.Encoding.DER), bad],
+        client_ca_files=(partner.client_ca,),
+        expect_cn="JohnD",
+    )
+    assert session.tls is not None
+    primary = session.findings[0]
+    assert (primary.id, primary.side.value) == ("malformed_certificate", "client")
+    assert "certificate 2 of 2 ('CN = Partner Issuing CA')" in primary.summary
+    assert session.served_chain == (identity.cert,)
+    assert "account_mismatch" in [f.id for f in session.findings]
+    assert refused(session)
 
 
 # -- the account check, pure -------------------------------------------------------------

@@ -405,12 +405,7 @@ class ProbeRun:
                     sent=self.options.trust.cert_file is not None,
                     ca_names=capture.client_ca_names(),
                 )
-        served = capture.served_chain if capture else ()
-        verified = capture.verified_chain if capture else ()
-        if capture is not None and capture.leaf_unreadable:
-            # Every reader takes a chain's first certificate for the server's own: without
-            # it, its issuers would be judged as if they were (the finding names them all).
-            served = verified = ()
+        served, verified = capture.judged_chains() if capture else ((), ())
         leaf = served[0] if served else None
         host = self.target.host
         peer = f"{f'[{host}]' if ':' in host else host}:{self.target.port}"

@@ -31,8 +31,9 @@ from zope.interface import implementer
 from diagnostics import certs
 from diagnostics.capture import RecordingServerCreator, select_alpn
 from diagnostics.issuing import PrivateKey
-from diagnostics.listener.verdict import SessionPolicy, judge
+from diagnostics.listener.verdict import SessionPolicy, judge, peer_name
 from diagnostics.model import ClientAuth, ClientInfo, Failure, Phase, ProbeResult, Target, Timings
+from diagnostics.recording import unreadable_findings
 from diagnostics.revocation import KnownCRL
 from diagnostics.serving import server_context
 from diagnostics.target import TargetError, parse_target
@@ -347,16 +348,18 @@ class Session:
                 )
         client_auth = None
         if self.material.client_cas:
-            sent = bool(capture and capture.served_chain)
+            # A certificate cryptography cannot read was sent all the same.
+            sent = bool(capture and (capture.served_chain or capture.unreadable))
             client_auth = ClientAuth(
                 requested=True, sent=sent, ca_names=self.material.policy.client_ca_names
             )
+        served, verified = capture.judged_chains() if capture else ((), ())
         now = self.reactor.seconds()
-        return ProbeResult(
+        result = ProbeResult(
             target=self.material.target,
             tls=capture.tls if capture else None,
-            served_chain=capture.served_chain if capture else (),
-            verified_chain=capture.verified_chain if capture else (),
+            served_chain=served,
+            verified_chain=verified,
             verify_events=tuple(capture.events) if capture else (),
             client_auth=client_auth,
             failure=self.failure,
@@ -375,6 +378,9 @@ class Session:
                 alpn_offered=capture.alpn_offered if capture else (),
             ),
         )
+        if capture is None or not capture.unreadable:
+            return result
+        return attrs.evolve(result, findings=unreadable_findings(capture, peer_name(result)))
 
     def verdict(self) -> ProbeResult:
         """The session judged: findings filled in, the session's own first."""

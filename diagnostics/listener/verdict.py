@@ -35,7 +35,12 @@ from diagnostics.revocation import KnownCRL
 
 # Findings that mean "the client certificate does not let this client in".
 REFUSING_IDS = frozenset(
-    {"client_certificate_missing", "client_certificate_rejected", "account_mismatch"}
+    {
+        "client_certificate_missing",
+        "client_certificate_rejected",
+        "account_mismatch",
+        "malformed_certificate",
+    }
 )
 # Failure kinds this module explains itself (the generic failure finding is dropped):
 # the diagnosis words a timeout or a stop from a probe's side, and knows no listener limits.
@@ -81,8 +86,11 @@ def judge(
 ) -> ProbeResult:
     """The session with its findings: the session's own first, then the diagnosis.
 
-    ``crls`` are the CRLs the handshake checked (they name a revoked entry's date and reason).
+    Findings already on ``result`` were made while recording (a client certificate that
+    cannot be read) and come first of all.  ``crls`` are the CRLs the handshake checked
+    (they name a revoked entry's date and reason).
     """
+    recorded = result.findings
     context = DiagnosisContext(
         trusted=tuple(trusted),
         role="client",
@@ -98,7 +106,7 @@ def judge(
     failure = diagnosed.failure
     if failure is not None and failure.kind in _OWN_FAILURE_KINDS and rest and own:
         rest.pop(0)  # the generic "failed" finding; ours says what happened
-    combined = [*own, *(f for f in rest if f.id not in own_ids)]
+    combined = [*recorded, *own, *(f for f in rest if f.id not in own_ids and f not in recorded)]
     combined.sort(key=lambda f: f.severity.rank)
     return attrs.evolve(diagnosed, findings=tuple(combined))
 
@@ -135,6 +143,8 @@ def _certificate_findings(result: ProbeResult, policy: SessionPolicy, peer: str)
     if leaf is None:
         if not handshake_done:
             return []  # a refused handshake is explained by its failure
+        if result.client_auth is not None and result.client_auth.sent:
+            return []  # sent but unreadable: its malformed_certificate finding says so
         return [
             Finding(
                 "client_certificate_missing",
