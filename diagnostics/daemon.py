@@ -37,11 +37,13 @@ from diagnostics.config import (
 )
 from diagnostics.console import ConsoleProgress
 from diagnostics.crl_sources import CRLEvent, CRLSources
+from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.logs import (
     RotatingFile,
     StdoutLines,
     label_fields,
     log_probe,
+    log_refused,
     log_session,
     make_logger,
 )
@@ -541,7 +543,9 @@ class DaemonService(service.Service):
                 expect_cn=config.expect_cn,
             )
             try:
-                listener = listen(self.reactor, options, self._on_session)
+                listener = listen(
+                    self.reactor, options, self._on_session, on_refused=self._on_refused
+                )
             except Exception as exc:
                 if strict:
                     raise
@@ -574,6 +578,11 @@ class DaemonService(service.Service):
         """One finished listener session: its summary event in server.jsonl."""
         if self.streams is not None:
             log_session(self.streams.server, result)
+
+    def _on_refused(self, report: RefusedConnections) -> None:
+        """Connections a listener refused at its limit: one event a second at most."""
+        if self.streams is not None:
+            log_refused(self.streams.server, report)
 
     def _daemon_log(self, level: str, message: str, **fields: Any) -> None:
         if self.streams is not None:

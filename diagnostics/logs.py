@@ -17,8 +17,10 @@ from typing import Any
 import structlog
 
 from diagnostics import certs
+from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.model import ProbeResult, Status
 from diagnostics.serialize import result_to_json
+from diagnostics.target import parse_target
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_BACKUPS = 5
@@ -218,6 +220,30 @@ def log_session(logger: Any, result: ProbeResult) -> None:
     )
 
 
+def log_refused(logger: Any, report: RefusedConnections) -> None:
+    """Write the event of connections a listener refused at its connection limit."""
+    target = parse_target(report.url)
+    finding = report.finding()
+    fields: dict[str, Any] = {
+        "event.action": "tls-listen-refused",
+        "event.kind": "event",
+        "event.category": "network",
+        "event.type": "denied",
+        "event.outcome": "failure",
+        "event.code": finding.id,
+        "url.full": report.url,
+        "url.scheme": target.scheme,
+        "server.address": target.host,
+        "server.port": target.port,
+    }
+    if report.client_address is not None:
+        fields["client.address"] = report.client_address
+        fields["client.port"] = report.client_port
+        if certs.is_ip_literal(report.client_address):
+            fields["client.ip"] = report.client_address
+    logger.warning(finding.summary, **fields, tlsdiag=report.to_json())
+
+
 class SessionLog:
     """The server-side stream of a log directory (``server.jsonl``)."""
 
@@ -228,6 +254,10 @@ class SessionLog:
     def write(self, result: ProbeResult) -> None:
         """Append the summary event of one listener session."""
         log_session(self.logger, result)
+
+    def write_refused(self, report: RefusedConnections) -> None:
+        """Append the event of connections refused at the connection limit."""
+        log_refused(self.logger, report)
 
 
 class ProbeLog:

@@ -798,3 +798,30 @@ def test_reload_starts_and_stops_listeners(tmp_path: Path) -> None:
     ]
     service.stopService()
     assert service.listeners == {}
+
+
+def test_a_listeners_refused_connections_go_to_server_jsonl(tmp_path: Path) -> None:
+    """Connections a [[listener]] refuses at its connection limit are one event in
+    server.jsonl with the finding id."""
+    from diagnostics.listener.refusals import RefusedConnections
+
+    chain = pki.make_chain()
+    (tmp_path / "listener.pem").write_bytes(pki.pem(chain.served))
+    (tmp_path / "listener.key").write_bytes(pki.key_pem(chain.leaf.key))
+    config_file = daemon_config(
+        tmp_path,
+        '[[listener]]\nurl = "https://127.0.0.1:9441"\n'
+        'cert = "listener.pem"\nkey = "listener.key"\n',
+    )
+    service = run_service(config_file, [pki.issue(pki.make_ca("Root"))])
+    (running,) = service.listeners.values()
+    report = RefusedConnections(running.url, 7, 100, "127.0.0.1", 50000)
+    running.listener.factory.on_refused(report)
+    service.stopService()
+    (event,) = [
+        e
+        for e in read_lines(tmp_path / "logs" / "server.jsonl")
+        if e["event.action"] == "tls-listen-refused"
+    ]
+    assert (event["event.code"], event["tlsdiag"]["refused"]) == ("listener_connection_limit", 7)
+    assert (event["url.full"], event["client.port"]) == ("https://127.0.0.1:9441", 50000)

@@ -18,6 +18,7 @@ SOURCES = (
     "inspection.py",
     "verification.py",
     "listener/verdict.py",
+    "listener/refusals.py",
 )
 
 

@@ -10,11 +10,13 @@ and exits 0.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any, TextIO
 
 from diagnostics.cli import EXIT_OK, EXIT_USAGE, UsageError, _positive_float, _positive_int
+from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.model import ProbeResult
 
 
@@ -95,10 +97,19 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         except OSError as exc:  # a full disk must not stop the listener, nor pass unnoticed
             print(f"tlsdiag listen: cannot write to {log.sink.path}: {exc}", file=sys.stderr)
 
-    return _serve(material, emit)
+    def refused(report: RefusedConnections) -> None:
+        text = json.dumps(report.to_json()) if args.format == "json" else report.render() + "\n"
+        out.write(text + "\n")
+        out.flush()
+        try:
+            log.write_refused(report)
+        except OSError as exc:
+            print(f"tlsdiag listen: cannot write to {log.sink.path}: {exc}", file=sys.stderr)
+
+    return _serve(material, emit, refused)
 
 
-def _serve(material: Any, emit: Any) -> int:
+def _serve(material: Any, emit: Any, refused: Any) -> int:
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError
 
@@ -108,7 +119,7 @@ def _serve(material: Any, emit: Any) -> int:
 
     def start() -> None:
         try:
-            listener = listen(reactor, material, emit)
+            listener = listen(reactor, material, emit, on_refused=refused)
         except CannotListenError as exc:
             problems.append(f"tlsdiag listen: cannot listen on {material.target.url}: {exc}")
             reactor.stop()

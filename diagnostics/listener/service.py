@@ -16,10 +16,14 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IAddress, IListeningPort
 from twisted.internet.protocol import Factory, Protocol
 
+from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.listener.session import ListenerMaterial, ListenerOptions, Session, load_material
 from diagnostics.model import Failure, ProbeResult
 
 SessionCallback = Callable[[ProbeResult], None]
+RefusedCallback = Callable[[RefusedConnections], None]
+# Refusals are reported at most this often (seconds): a flood cannot fill the disk.
+REFUSED_REPORT_INTERVAL = 1.0
 
 
 class _Refuse(Protocol):
@@ -35,17 +39,29 @@ class ListenerFactory(Factory[Protocol]):
 
     noisy = False
 
-    def __init__(self, reactor: Any, material: ListenerMaterial, on_session: SessionCallback):
+    def __init__(
+        self,
+        reactor: Any,
+        material: ListenerMaterial,
+        on_session: SessionCallback,
+        on_refused: RefusedCallback | None = None,
+    ):
         self.reactor = reactor
         self.material = material
         self.on_session = on_session
+        self.on_refused = on_refused
         self.sessions: set[Session] = set()
         self.refused = 0
         self.errors: list[BaseException] = []
+        self._unreported = 0
+        self._last_refused: IAddress | None = None
+        self._last_report: float | None = None
+        self._report_call: Any = None
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         if len(self.sessions) >= self.material.options.limits.max_connections:
             self.refused += 1
+            self._note_refused(addr)
             return _Refuse()
         session = Session(self.reactor, self.material, self._finished)
         self.sessions.add(session)
@@ -58,6 +74,45 @@ class ListenerFactory(Factory[Protocol]):
 
         return ftps_gate(session, implicit=scheme == "ftps")
 
+    def _note_refused(self, addr: IAddress | None) -> None:
+        """Count a refusal; report now, or once the interval since the last report is over."""
+        self._unreported += 1
+        self._last_refused = addr
+        if self._report_call is not None:
+            return  # a report is already due: it will carry this one
+        now = self.reactor.seconds()
+        wait = (
+            0.0 if self._last_report is None else self._last_report + REFUSED_REPORT_INTERVAL - now
+        )
+        if wait <= 0:
+            self.report_refused()
+        else:
+            self._report_call = self.reactor.callLater(wait, self.report_refused)
+
+    def report_refused(self) -> None:
+        """Report the refusals not reported yet (none: nothing)."""
+        if self._report_call is not None and self._report_call.active():
+            self._report_call.cancel()
+        self._report_call = None
+        if not self._unreported:
+            return
+        self._last_report = self.reactor.seconds()
+        addr: Any = self._last_refused
+        report = RefusedConnections(
+            url=self.material.target.url,
+            count=self._unreported,
+            limit=self.material.options.limits.max_connections,
+            client_address=getattr(addr, "host", None),
+            client_port=getattr(addr, "port", None),
+        )
+        self._unreported = 0
+        if self.on_refused is None:
+            return
+        try:
+            self.on_refused(report)
+        except Exception as exc:  # a failing callback must not take the listener down
+            self.errors.append(exc)
+
     def _finished(self, session: Session) -> None:
         self.sessions.discard(session)
         try:
@@ -67,6 +122,7 @@ class ListenerFactory(Factory[Protocol]):
 
     def close_all(self) -> None:
         """Drop every open connection (each still reports its session, as cut short)."""
+        self.report_refused()
         for session in list(self.sessions):
             if session.concluded:
                 session.abort()
@@ -106,10 +162,15 @@ def listen(
     on_session: SessionCallback,
     *,
     port: int | None = None,
+    on_refused: RefusedCallback | None = None,
 ) -> Listener:
-    """Start listening at the options' URL (or on ``port``); TrustError or CannotListenError."""
+    """Start listening at the options' URL (or on ``port``); TrustError or CannotListenError.
+
+    ``on_refused`` receives the connections refused at the connection limit, at most one
+    report a second.
+    """
     material = options if isinstance(options, ListenerMaterial) else load_material(options)
-    factory = ListenerFactory(reactor, material, on_session)
+    factory = ListenerFactory(reactor, material, on_session, on_refused)
     target = material.target
     listening = reactor.listenTCP(
         target.port if port is None else port, factory, interface=target.host
