@@ -489,9 +489,13 @@ class _Checker:
                 ipaddress.ip_address(bind)
             except ValueError:
                 self.problem("lab.bind", f"{bind!r} is not an IP address (for example 127.0.0.1)")
-        base_port = self.integer(table, "lab", "base_port", 9400, minimum=1)
-        if base_port is not None and base_port > 65000:
-            self.problem("lab.base_port", "must be at most 65000 (the lab uses ports N to N+39)")
+        # Imported here: the lab's manifest module imports this one.
+        from diagnostics.lab.endpoints import DEFAULT_BASE_PORT, base_port_problem
+
+        base_port = self.integer(table, "lab", "base_port", DEFAULT_BASE_PORT, minimum=None)
+        if base_port is not None and (problem := base_port_problem(base_port)) is not None:
+            self.problem("lab.base_port", problem)
+            base_port = None
         state_dir = self.string(table, "lab", "state_dir", None)
         interval = self.number(table, "lab", "interval", 1.0, 86400.0)
         timeout = self.number(table, "lab", "timeout", 0.1, 3600.0)
@@ -499,7 +503,7 @@ class _Checker:
             return None
         return LabSettings(
             bind=bind or "127.0.0.1",
-            base_port=base_port or 9400,
+            base_port=base_port or DEFAULT_BASE_PORT,
             state_dir=self.resolve(state_dir) if state_dir else os.path.join(daemon.log_dir, "lab"),
             interval=60.0 if interval is None else interval,
             timeout=10.0 if timeout is None else timeout,
@@ -668,7 +672,7 @@ class _Checker:
         key: str,
         default: int | None,
         *,
-        minimum: int,
+        minimum: int | None,
     ) -> int | None:
         value = table.get(key, default)
         if value is None:
@@ -676,7 +680,7 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(f"{where}.{key}", f"must be a whole number, not {_kind(value)}")
             return None
-        if value < minimum:
+        if minimum is not None and value < minimum:
             self.problem(f"{where}.{key}", f"must be at least {minimum}, not {value}")
             return None
         return value

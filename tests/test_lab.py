@@ -452,3 +452,30 @@ def test_daemon_targets_carry_the_lab_trust_and_name() -> None:
     assert first.settings.options.trust.ca_files == ("s/ca.pem",)
     assert dict(first.settings.labels) == {"lab": "revoked"}
     assert (second.settings.interval, second.settings.options.timeout) == (7.0, 4.0)
+
+
+@pytest.mark.parametrize("base", [0, endpoints.MAX_BASE_PORT, endpoints.MAX_BASE_PORT + 1])
+def test_base_port_bounds_are_one_rule(tmp_path: Path, base: int) -> None:
+    """``[lab] base_port``, ``tlsdiag lab --base-port`` and start_lab accept and refuse the same
+    base ports, with the same reason: the lab's highest port must exist."""
+    from diagnostics.cli import UsageError, build_parser
+    from diagnostics.config import ConfigError, load_config
+
+    config = tmp_path / "tlsdiag.toml"
+    config.write_text(f"[lab]\nenabled = true\nbase_port = {base}\n")
+    fits = base + endpoints.PORT_SPAN - 1 <= 65535 and base >= 1
+    if fits:
+        lab = load_config(str(config), environ={}).lab
+        assert lab is not None and lab.base_port == base
+        assert build_parser().parse_args(["lab", "--base-port", str(base)]).base_port == base
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(config), environ={})
+    (problem,) = caught.value.problems
+    assert problem.key == "lab.base_port"
+    with pytest.raises(UsageError) as usage:
+        build_parser().parse_args(["lab", "--base-port", str(base)])
+    assert problem.message in str(usage.value)
+    with pytest.raises(servers.LabError) as refused:
+        servers.start_lab(Clock(), base_port=base, state_dir=str(tmp_path / "state"))
+    assert problem.message in str(refused.value)

@@ -8,7 +8,12 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 # Pure modules only here: every tlsdiag command registers this one, and the servers need Twisted.
-from diagnostics.lab.endpoints import DEFAULT_BASE_PORT, DEFAULT_BIND, DEFAULT_STATE_DIR
+from diagnostics.lab.endpoints import (
+    DEFAULT_BASE_PORT,
+    DEFAULT_BIND,
+    DEFAULT_STATE_DIR,
+    base_port_problem,
+)
 from diagnostics.lab.manifest import ManifestEntry
 
 
@@ -22,10 +27,20 @@ def _bind_address(text: str) -> str:
         ) from None
 
 
+def _base_port(text: str) -> int:
+    """A base port the lab's ports fit above (the same rule as [lab] base_port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    problem = base_port_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
 def register(subparsers: Any) -> None:
     """Add ``tlsdiag lab``."""
-    from diagnostics.cli import _positive_int
-
     parser = subparsers.add_parser(
         "lab",
         help="start local HTTPS and FTPS endpoints with known faults, to probe and learn from",
@@ -39,7 +54,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--base-port",
-        type=_positive_int,
+        type=_base_port,
         default=DEFAULT_BASE_PORT,
         metavar="N",
         help="the publisher listens on N, endpoint k on N+k (default %(default)s)",

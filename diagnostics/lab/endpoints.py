@@ -35,6 +35,8 @@ DEFAULT_BASE_PORT = 9400
 DEFAULT_STATE_DIR = os.path.join("logs", "lab")
 # Offsets from the base port the lab may use (the endpoints' offsets stay below).
 PORT_SPAN = 40
+# The highest base port: the lab uses ports N to N + PORT_SPAN - 1.
+MAX_BASE_PORT = 65535 - (PORT_SPAN - 1)
 OK = "ok"
 
 # Files of the state folder and of the publisher (plain HTTP at the base port).
@@ -126,6 +128,16 @@ def _unspecified(bind: str) -> bool:
         return ipaddress.ip_address(bind).is_unspecified
     except ValueError:
         return False
+
+
+def base_port_problem(base_port: int) -> str | None:
+    """Why the lab cannot use ``base_port`` (None when it can): one rule for CLI and config."""
+    if 1 <= base_port <= MAX_BASE_PORT:
+        return None
+    return (
+        f"must be between 1 and {MAX_BASE_PORT} (the lab uses ports N to N+{PORT_SPAN - 1}), "
+        f"not {base_port}"
+    )
 
 
 def publisher_url(bind: str, base_port: int, file: str) -> str:

@@ -36,11 +36,11 @@ from diagnostics.lab.endpoints import (
     DEFAULT_BIND,
     DEFAULT_STATE_DIR,
     INTERMEDIATE_FILE,
-    PORT_SPAN,
     SILENT_HOLD,
     Endpoint,
     Kind,
     Lab,
+    base_port_problem,
     publisher_url,
 )
 from diagnostics.lab.manifest import ManifestEntry, entries, write_state
@@ -197,8 +197,9 @@ def start_lab(
     The files are written only once every port is held: a second lab started by mistake
     on the same ports leaves the running lab's trust material alone.
     """
-    if not 1 <= base_port <= 65535 - PORT_SPAN:
-        raise LabError(f"the base port must be between 1 and {65535 - PORT_SPAN}: {base_port}")
+    problem = base_port_problem(base_port)
+    if problem is not None:
+        raise LabError(f"the base port {problem}")
     lab = lab_endpoints.build(bind, base_port)
     manifest = entries(lab, bind=bind, base_port=base_port, state_dir=state_dir)
     stops: list[Callable[[], Any]] = []
