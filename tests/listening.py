@@ -115,18 +115,11 @@ class Listening:
         return self.process.returncode
 
 
-@contextlib.contextmanager
-def listening(
-    scheme: str, files: PartnerFiles, directory: Path, extra: Sequence[str] = ()
-) -> Iterator[Listening]:
-    """Start the listener on a free loopback port; stop it (cleanly) at the end."""
-    port = servers.free_port()
-    log_dir = directory / f"logs-{port}"
-    command = [sys.executable, "-m", "diagnostics", "listen", f"{scheme}://127.0.0.1:{port}"]
-    command += ["--cert", str(files.server.served), "--key", str(files.server.key)]
-    command += ["--format", "json", "--log-dir", str(log_dir), *extra]
+def start_listen(arguments: Sequence[str], port: int, log_dir: Path) -> Listening:
+    """Run ``tlsdiag`` with ``arguments`` (a ``listen`` command with ``--format json``);
+    return once it says it is listening."""
     process = subprocess.Popen(
-        command,
+        [sys.executable, "-m", "diagnostics", *arguments],
         cwd=servers.REPO,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -138,6 +131,24 @@ def listening(
         assert process.stderr is not None
         first = running._line(process.stderr, servers.START_TIMEOUT).decode()
         assert first.startswith("listening on"), first
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+@contextlib.contextmanager
+def listening(
+    scheme: str, files: PartnerFiles, directory: Path, extra: Sequence[str] = ()
+) -> Iterator[Listening]:
+    """Start the listener on a free loopback port; stop it (cleanly) at the end."""
+    port = servers.free_port()
+    log_dir = directory / f"logs-{port}"
+    command = ["listen", f"{scheme}://127.0.0.1:{port}"]
+    command += ["--cert", str(files.server.served), "--key", str(files.server.key)]
+    command += ["--format", "json", "--log-dir", str(log_dir), *extra]
+    running = start_listen(command, port, log_dir)
+    try:
         yield running
     finally:
         code = running.stop()

@@ -11,8 +11,6 @@ import re
 import shlex
 import stat
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from diagnostics.certtool import KeyType, Output
 from diagnostics.cli import EXIT_OK, EXIT_USAGE, main
 from diagnostics.commands import cert as certtool_cli
 from tests import servers
+from tests.listening import start_listen
 from tests.servers import run_tlsdiag
 
 needs_openssl = pytest.mark.skipif(servers.OPENSSL is None, reason="no openssl command")
@@ -497,21 +496,6 @@ def printed_commands(out: str, port: int) -> tuple[list[str], list[str]]:
     )
 
 
-def session_reports(listener: servers.ServerProcess, count: int) -> list[dict[str, Any]]:
-    """The first ``count`` JSON reports of sessions that got through a TLS handshake (the
-    readiness check's bare connection is reported too, as a failed one)."""
-    deadline = time.monotonic() + servers.COMMAND_TIMEOUT
-    while True:
-        printed = [json.loads(line) for line in listener.log().splitlines() if line[:1] == "{"]
-        reports = [report for report in printed if report["tls"] is not None]
-        if len(reports) >= count:
-            return reports[:count]
-        if time.monotonic() > deadline or listener.process.poll() is not None:
-            raise AssertionError(f"{len(reports)} of {count} reports:\n{listener.log()}")
-        # Polling interval while the listener writes its report, not a wait for an outcome.
-        time.sleep(0.02)
-
-
 def test_mutual_set_up_with_the_printed_listen_and_probe_commands(tmp_path: Path) -> None:
     """The two printed commands, on a loopback port: the probe is ok and the listener
     accepts the client certificate for the account; a probe without it is reported by the
@@ -520,11 +504,9 @@ def test_mutual_set_up_with_the_printed_listen_and_probe_commands(tmp_path: Path
     assert code == EXIT_OK
     port = servers.free_port()
     listen, probe_args = printed_commands(out, port)
-    command = [sys.executable, "-m", "diagnostics", *listen]
-    command += ["--log-dir", str(tmp_path / "logs"), "--format", "json"]
-    listener = servers.start_process(
-        "tlsdiag listen", command, port, tmp_path / "listen.log", cwd=servers.REPO
-    )
+    log_dir = tmp_path / "logs"
+    # Ready when it says so on stderr: no readiness connection, so every report is a probe's.
+    listener = start_listen([*listen, "--log-dir", str(log_dir), "--format", "json"], port, log_dir)
     try:
         run = run_tlsdiag(*probe_args, "--servername", SERVER_HOST, "--format", "json")
         assert run.returncode == 0, run.stdout
@@ -533,7 +515,7 @@ def test_mutual_set_up_with_the_printed_listen_and_probe_commands(tmp_path: Path
         without = [a for a in without if a not in ("--cert", "--key")]
         run = run_tlsdiag(*without, "--servername", SERVER_HOST, "--format", "json")
         assert run.returncode in (0, 1), run.stderr
-        reports = session_reports(listener, 2)
+        reports = [listener.report(), listener.report()]
     finally:
         listener.stop()
     assert [r["status"] for r in reports] == ["ok", "problems"]
