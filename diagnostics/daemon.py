@@ -49,10 +49,12 @@ from diagnostics.logs import (
 )
 from diagnostics.metrics import ProbeMetrics, new_registry, resource_tree
 from diagnostics.model import ProbeResult
+from diagnostics.revocation import is_url
 from diagnostics.schedule import Scheduler, in_shard
 from diagnostics.state import STATE_FILE, StateError, load_state, save_state
 from diagnostics.target import parse_target
 from diagnostics.transitions import Tracker
+from diagnostics.trust import TrustError
 
 ProbeFunction = Callable[..., "defer.Deferred[ProbeResult]"]
 STREAMS = ("client", "server", "daemon")
@@ -529,22 +531,12 @@ class DaemonService(service.Service):
 
     def _start_listeners(self, configs: list[ListenerConfig], *, strict: bool) -> None:
         from diagnostics.listener.service import listen
-        from diagnostics.listener.session import ListenerOptions
 
         for config in configs:
-            assert config.cert is not None and config.key is not None  # a valid config
-            options = ListenerOptions(
-                url=config.url,
-                cert_file=config.cert,
-                key_file=config.key,
-                client_ca_files=config.client_ca,
-                crl_files=config.crl,
-                require_client_cert=config.require_client_cert,
-                expect_cn=config.expect_cn,
-            )
             try:
+                material = self._listener_material(config)
                 listener = listen(
-                    self.reactor, options, self._on_session, on_refused=self._on_refused
+                    self.reactor, material, self._on_session, on_refused=self._on_refused
                 )
             except Exception as exc:
                 if strict:
@@ -568,6 +560,39 @@ class DaemonService(service.Service):
                 **{"event.action": "listener-start", "event.outcome": "success"},
                 **{"url.full": config.url, "tlsdiag": {"address": where}},
             )
+
+    def _listener_material(self, config: ListenerConfig) -> Any:
+        """A listener's set-up, its CRLs (files and URLs) as the shared CRL cache holds them.
+
+        A CRL URL not fetched yet is asked for now; until it arrives (and whenever it is
+        unavailable) client certificates of its CA fail with "unable to get certificate CRL".
+        """
+        from diagnostics.listener.session import ListenerOptions, load_material
+
+        assert config.cert is not None and config.key is not None  # a valid config
+        options = ListenerOptions(
+            url=config.url,
+            cert_file=config.cert,
+            key_file=config.key,
+            client_ca_files=config.client_ca,
+            crl_files=config.crl,
+            require_client_cert=config.require_client_cert,
+            expect_cn=config.expect_cn,
+        )
+        self.crl_sources.get(self.reactor, config.crl)  # files load at once, URLs in time
+        held = self.crl_sources.current(self.reactor, config.crl)
+        broken = [why for name, why in held.errors.items() if not is_url(name)]
+        if broken:
+            raise TrustError(broken[0])  # a file is checked at start like the other files
+        return load_material(options, crls=held.crls, crl_errors=held.errors)
+
+    def _refresh_listener_crls(self, source: str) -> None:
+        """A CRL was loaded, changed or lost: the listeners using it take the new set."""
+        for config, running in self.listeners.items():
+            if source not in config.crl:
+                continue
+            held = self.crl_sources.current(self.reactor, config.crl)
+            running.listener.factory.set_crls(held.crls, held.errors)
 
     def _stop_listeners(self) -> defer.Deferred[Any]:
         running = list(self.listeners.values())
@@ -601,6 +626,8 @@ class DaemonService(service.Service):
             **fields,
             tlsdiag={"crl_issuer": event.issuer, "crl_next_update": event.next_update},
         )
+        if event.action in ("crl-loaded", "crl-unavailable"):
+            self._refresh_listener_crls(event.source)
 
     # -- probes ---------------------------------------------------------------------------
 
@@ -674,9 +701,11 @@ class DaemonService(service.Service):
 
 
 def _crl_entries(config: Config, targets: list[TargetConfig]) -> list[str]:
-    """Every CRL file and URL the targets and modules use (files too: they may be replaced)."""
+    """Every CRL file and URL the targets, modules and listeners use (files too: they may be
+    replaced)."""
     settings = [t.settings for t in targets] + list(config.modules.values())
-    names = (name for s in settings for name in s.options.trust.crl_files)
+    names = [name for s in settings for name in s.options.trust.crl_files]
+    names += [name for listener in config.listeners for name in listener.crl]
     return list(dict.fromkeys(names))
 
 

@@ -9,7 +9,7 @@ session's judged result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from twisted.internet import defer
@@ -17,8 +17,15 @@ from twisted.internet.interfaces import IAddress, IListeningPort
 from twisted.internet.protocol import Factory, Protocol
 
 from diagnostics.listener.refusals import RefusedConnections
-from diagnostics.listener.session import ListenerMaterial, ListenerOptions, Session, load_material
+from diagnostics.listener.session import (
+    ListenerMaterial,
+    ListenerOptions,
+    Session,
+    load_material,
+    with_crls,
+)
 from diagnostics.model import Failure, ProbeResult
+from diagnostics.revocation import KnownCRL
 
 SessionCallback = Callable[[ProbeResult], None]
 RefusedCallback = Callable[[RefusedConnections], None]
@@ -112,6 +119,10 @@ class ListenerFactory(Factory[Protocol]):
             self.on_refused(report)
         except Exception as exc:  # a failing callback must not take the listener down
             self.errors.append(exc)
+
+    def set_crls(self, crls: Sequence[KnownCRL], errors: Mapping[str, str]) -> None:
+        """Check the clients of new connections against these CRLs from now on."""
+        self.material = with_crls(self.material, crls, errors)
 
     def _finished(self, session: Session) -> None:
         self.sessions.discard(session)

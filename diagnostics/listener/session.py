@@ -14,7 +14,7 @@ and offered ALPN protocols.  When the connection ends the session becomes a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -97,6 +97,11 @@ class ListenerMaterial:
     policy: SessionPolicy
     crls: tuple[KnownCRL, ...] = ()
     """The CRLs client certificates are checked against (the leaf's issuer's)."""
+    crl_errors: tuple[tuple[str, str], ...] = ()
+    """Configured CRL sources without a usable CRL, and why (a URL that could not be fetched)."""
+    chain: tuple[x509.Certificate, ...] = ()
+    """The served chain, kept to build the context again with other CRLs."""
+    key: PrivateKey | None = attrs.field(default=None, repr=False)
 
     @property
     def verify_mode(self) -> int:
@@ -132,16 +137,29 @@ def _load_key(path: str) -> PrivateKey:
     return key  # type: ignore[no-any-return]
 
 
-def load_material(options: ListenerOptions) -> ListenerMaterial:
-    """Read the certificate, key, client CAs and CRLs; TrustError or TargetError when unusable."""
+def load_material(
+    options: ListenerOptions,
+    *,
+    crls: Sequence[KnownCRL] | None = None,
+    crl_errors: Mapping[str, str] | None = None,
+) -> ListenerMaterial:
+    """Read the certificate, key, client CAs and CRLs; TrustError or TargetError when unusable.
+
+    ``crls``, when given, are the CRLs of ``options.crl_files`` as already loaded (files and
+    URLs, by :mod:`diagnostics.crl_sources`); ``crl_errors`` names the sources without one.
+    Otherwise every entry of ``crl_files`` is read as a file.
+    """
     parse_listen_url(options.url)
     chain = load_certificates(options.cert_file, "certificate file")
     if not chain:
         raise TrustError(f"certificate file {options.cert_file!r} holds no certificate")
     key = _load_key(options.key_file)
     client_cas = tuple(c for path in options.client_ca_files for c in load_certificates(path))
-    crls = tuple(KnownCRL(load_crl(path), path) for path in options.crl_files)
-    return material_from(options, chain, key, client_cas=client_cas, crls=crls)
+    if crls is None:
+        crls = tuple(KnownCRL(load_crl(path), path) for path in options.crl_files)
+    return material_from(
+        options, chain, key, client_cas=client_cas, crls=crls, crl_errors=crl_errors
+    )
 
 
 def material_from(
@@ -151,10 +169,13 @@ def material_from(
     *,
     client_cas: Sequence[x509.Certificate] = (),
     crls: Sequence[x509.CertificateRevocationList | KnownCRL] = (),
+    crl_errors: Mapping[str, str] | None = None,
 ) -> ListenerMaterial:
     """Listener set-up from certificates and a key in memory (the files of ``options`` unread).
 
-    ``crls`` switch on CRL checking of the client's certificate (the leaf's issuer's CRL).
+    ``crls``, or CRL sources in ``options.crl_files`` (even when none of them could be
+    loaded, as ``crl_errors`` says), switch on CRL checking of the client's certificate
+    (the leaf's issuer's CRL).
     """
     target = parse_listen_url(options.url)
     try:
@@ -177,14 +198,47 @@ def material_from(
             continue  # the same certificate listed twice
         ctx.add_client_ca(ca)
     known = tuple(c if isinstance(c, KnownCRL) else KnownCRL(c, "a configured CRL") for c in crls)
-    if known:
+    if known or options.crl_files:
+        # A configured CRL that could not be loaded still checks: the client is then told
+        # that its CA's CRL is missing instead of passing unchecked.
         apply_crls(store, [k.crl for k in known])
     policy = SessionPolicy(
         client_ca_names=tuple(certs.dn(ca.subject) for ca in client_cas),
         require_client_cert=options.require_client_cert,
         expect_cn=options.expect_cn,
     )
-    return ListenerMaterial(options, target, ctx, tuple(client_cas), policy, known)
+    return ListenerMaterial(
+        options,
+        target,
+        ctx,
+        tuple(client_cas),
+        policy,
+        known,
+        crl_errors=tuple((crl_errors or {}).items()),
+        chain=tuple(chain),
+        key=key,
+    )
+
+
+def with_crls(
+    material: ListenerMaterial, crls: Sequence[KnownCRL], crl_errors: Mapping[str, str]
+) -> ListenerMaterial:
+    """The same listener set-up with other CRLs, in a new TLS context.
+
+    Sessions already open keep the context they started with (an FTPS client's data
+    connections resume its control connection's session in it); new ones get the new one.
+    A new context, rather than CRLs added to the live store, drops the superseded CRLs.
+    """
+    if material.key is None:
+        raise ValueError("this listener's material was built without its key")
+    return material_from(
+        material.options,
+        material.chain,
+        material.key,
+        client_cas=material.client_cas,
+        crls=crls,
+        crl_errors=crl_errors,
+    )
 
 
 def looks_like_tls(data: bytes) -> bool:
@@ -386,7 +440,11 @@ class Session:
         """The session judged: findings filled in, the session's own first."""
         material = self.material
         return judge(
-            self.result(), material.policy, trusted=material.client_cas, crls=material.crls
+            self.result(),
+            material.policy,
+            trusted=material.client_cas,
+            crls=material.crls,
+            crl_errors=dict(material.crl_errors),
         )
 
     # -- the end -----------------------------------------------------------------------

@@ -82,13 +82,15 @@ def judge(
     *,
     trusted: Sequence[x509.Certificate] = (),
     crls: Sequence[KnownCRL] = (),
+    crl_errors: Mapping[str, str] | None = None,
     now: datetime.datetime | None = None,
 ) -> ProbeResult:
     """The session with its findings: the session's own first, then the diagnosis.
 
     Findings already on ``result`` were made while recording (a client certificate that
     cannot be read) and come first of all.  ``crls`` are the CRLs the handshake checked
-    (they name a revoked entry's date and reason).
+    (they name a revoked entry's date and reason); ``crl_errors`` the configured CRL sources
+    without one, and why.
     """
     recorded = result.findings
     context = DiagnosisContext(
@@ -97,6 +99,7 @@ def judge(
         now=now,
         peer=peer_name(result),
         crls=tuple(crls),
+        crl_errors=dict(crl_errors or {}),
         caller=LISTENER,
     )
     diagnosed = diagnose(attrs.evolve(result, findings=()), context)
