@@ -125,6 +125,7 @@ def start_listen(arguments: Sequence[str], port: int, log_dir: Path) -> Listenin
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=servers.interruptible,  # the tests stop it with SIGINT too
     )
     running = Listening(process, port, log_dir)
     try:

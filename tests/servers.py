@@ -30,6 +30,16 @@ START_TIMEOUT = 15.0
 OPENSSL = shutil.which("openssl")
 
 
+def interruptible() -> None:
+    """Run in a child before its program (``preexec_fn``): SIGINT acts as in a terminal.
+
+    A suite run as a background job, or under a runner that does the same, inherits SIGINT
+    ignored; Python keeps an ignored SIGINT ignored (and Twisted then leaves it alone), so a
+    test that sends SIGINT would wait for an exit that never comes.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     """A loopback TCP port that nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -34,7 +34,7 @@ from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from diagnostics import certs
 from diagnostics.lab import endpoints, servers
 from diagnostics.lab.manifest import ManifestEntry, lab_targets
-from tests.servers import REPO, run_tlsdiag
+from tests.servers import REPO, interruptible, run_tlsdiag
 from tests.test_daemon import DEADLINE, wait_for
 
 DER = serialization.Encoding.DER
@@ -80,12 +80,8 @@ def start_tlsdiag(*args: str, stdout: Any, stderr: Any) -> subprocess.Popen[byte
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,
-        preexec_fn=_interruptible,
+        preexec_fn=interruptible,
     )
-
-
-def _interruptible() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read_json(path: Path) -> Any:
