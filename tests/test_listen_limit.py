@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,22 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> PartnerFiles:
 
 def _client(port: int) -> IPv4Address:
     return IPv4Address("TCP", "127.0.0.1", port)
+
+
+def _connect(port: int) -> tuple[socket.socket, int]:
+    """A connection to the listener on ``port`` and its client port.
+
+    A refused connection is reset by the listener as soon as it accepts it; on a busy
+    machine that reset can arrive before ``connect`` returns (its error is ECONNRESET), so it
+    is not an error here.  The client port is known from the bind, whatever ``connect`` says.
+    """
+    sock = socket.socket()
+    sock.settimeout(10)
+    sock.bind(("127.0.0.1", 0))
+    client_port = int(sock.getsockname()[1])
+    with contextlib.suppress(ConnectionResetError):
+        sock.connect(("127.0.0.1", port))
+    return sock, client_port
 
 
 def test_refusals_are_reported_at_most_once_a_second(files: PartnerFiles) -> None:
@@ -69,15 +86,15 @@ def test_refused_connections_on_stdout_and_in_server_jsonl(
     refused and reported on standard output and in server.jsonl with the finding id."""
     with listening("https", files, tmp_path, ["--max-connections", "1"]) as running:
         held = socket.create_connection(("127.0.0.1", running.port), timeout=10)
-        extra = [socket.create_connection(("127.0.0.1", running.port), timeout=10)]
+        extra = [_connect(running.port)]
         try:
             counted: list[dict[str, Any]] = [running.report()]
-            extra += [socket.create_connection(("127.0.0.1", running.port), timeout=10)]
+            extra += [_connect(running.port)]
             while sum(r["refused"] for r in counted) < 2:
                 counted.append(running.report())
-            ports = [sock.getsockname()[1] for sock in extra]
+            ports = [client_port for _sock, client_port in extra]
         finally:
-            for sock in [held, *extra]:
+            for sock in [held, *(sock for sock, _port in extra)]:
                 sock.close()
     # After the stop: the listener writes server.jsonl after standard output.
     events = [e for e in running.log_lines() if e["event.action"] == "tls-listen-refused"]
