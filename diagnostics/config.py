@@ -63,6 +63,7 @@ DAEMON_KEYS = (
     "log_max_bytes",
     "log_backups",
     "crl_refresh",
+    "state_file",
 )
 LISTENER_KEYS = (
     "url",
@@ -151,6 +152,7 @@ class DaemonSettings:
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
     log_backups: int = DEFAULT_LOG_BACKUPS
     crl_refresh: float = DEFAULT_CRL_REFRESH
+    state_file: str | None = None  # resolved; None: state.json in log_dir; "": none kept
 
 
 @attrs.frozen
@@ -291,6 +293,7 @@ class _Checker:
         backups = self.integer(table, "daemon", "log_backups", DEFAULT_LOG_BACKUPS, minimum=0)
         crl_refresh = self.number(table, "daemon", "crl_refresh", 60.0, 86400.0 * 7)
         patterns = self.strings(table, "daemon", "allowed_targets")
+        state_file = self.state_file(table)
         for index, pattern in enumerate(patterns):
             if "://" not in pattern:
                 self.problem(
@@ -308,7 +311,25 @@ class _Checker:
             log_max_bytes=max_bytes,
             log_backups=backups,
             crl_refresh=DEFAULT_CRL_REFRESH if crl_refresh is None else crl_refresh,
+            state_file=state_file,
         )
+
+    def state_file(self, table: Mapping[str, Any]) -> str | None:
+        """``[daemon] state_file``: a path (resolved), "" for none, None when not given."""
+        value = table.get("state_file")
+        if value is None or value == "":
+            return value
+        if not isinstance(value, str) or not value.strip():
+            what = "a blank string" if isinstance(value, str) else _kind(value)
+            self.problem(
+                "daemon.state_file", f'must be a file name, or "" to keep no state, not {what}'
+            )
+            return None
+        path = self.resolve(value)
+        if os.path.isdir(path):
+            self.problem("daemon.state_file", f"{path!r} is a folder, not a file name")
+            return None
+        return path
 
     # -- targets and modules ----------------------------------------------------------
 

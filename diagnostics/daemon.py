@@ -51,7 +51,7 @@ from diagnostics.metrics import ProbeMetrics, new_registry, resource_tree
 from diagnostics.model import ProbeResult
 from diagnostics.revocation import is_url
 from diagnostics.schedule import Scheduler, in_shard
-from diagnostics.state import STATE_FILE, StateError, load_state, save_state
+from diagnostics.state import StateError, load_state, save_state, state_location
 from diagnostics.target import parse_target
 from diagnostics.transitions import Tracker
 from diagnostics.trust import TrustError
@@ -206,6 +206,9 @@ class DaemonService(service.Service):
         self.site: server.Site | None = None
         self.metrics_address: tuple[str, int] | None = None  # as configured, once bound
         self.save_call: Any = None
+        self.state_path: str | None = None  # None: no transition state is kept
+        self.state_off: str | None = None  # why not, as last logged
+        self.state_save_failed = False  # a failed save is logged once, not every few seconds
         self.listeners: dict[ListenerConfig, RunningListener] = {}
         self.previous_sighup: Any = None
         self.on_demand = defer.DeferredSemaphore(config.daemon.concurrency)
@@ -253,6 +256,7 @@ class DaemonService(service.Service):
             },
         )
         self._set_listeners(self.config)
+        self._locate_state()
         self._load_state([t.url for t in targets])
         self.crl_sources.watch(self.reactor, _crl_entries(self.config, targets))
         self.scheduler.start(targets)
@@ -321,6 +325,7 @@ class DaemonService(service.Service):
         self._apply_daemon_settings(new)
         log = self.streams.daemon  # the streams may have moved
         self.config = new
+        self._locate_state()
         targets = in_shard(new.targets, self.shard) + self.lab_targets
         urls = [t.url for t in targets]
         if new.daemon.concurrency != self.scheduler.concurrency:
@@ -461,13 +466,24 @@ class DaemonService(service.Service):
 
     # -- transition state across restarts ------------------------------------------------
 
-    @property
-    def state_path(self) -> str:
-        """The state file, next to the logs."""
-        return os.path.join(self.config.daemon.log_dir, STATE_FILE)
+    def _locate_state(self) -> None:
+        """Where the state goes under the current configuration; say once when nowhere."""
+        daemon = self.config.daemon
+        path, why = state_location(daemon.log_dir, daemon.state_file, log_stdout=self.log_stdout)
+        self.state_path = path
+        if why is not None and why != self.state_off:
+            self._daemon_log(
+                "info" if daemon.state_file == "" else "warning",
+                f"transition state is not kept ({why}): transition events (expiry_warning, "
+                "expiry_critical, chain_changed, degraded, recovered) will repeat after a restart",
+                **{"event.action": "state"},
+            )
+        self.state_off = why
 
     def _load_state(self, urls: list[str]) -> None:
         assert self.streams is not None
+        if self.state_path is None:
+            return
         try:
             loaded = self.tracker.load_json(load_state(self.state_path))
         except StateError as exc:
@@ -485,6 +501,8 @@ class DaemonService(service.Service):
             )
 
     def _state_changed(self) -> None:
+        if self.state_path is None:
+            return
         if self.tracker.dirty and self.save_call is None and self.running:
             self.save_call = self.reactor.callLater(STATE_SAVE_DELAY, self._save_state)
 
@@ -492,17 +510,27 @@ class DaemonService(service.Service):
         if self.save_call is not None and self.save_call.active():
             self.save_call.cancel()
         self.save_call = None
-        if not self.tracker.dirty:
+        if not self.tracker.dirty or self.state_path is None:
             return
         try:
             save_state(self.state_path, self.tracker.to_json())
         except OSError as exc:
-            if self.streams is not None:
-                self.streams.daemon.warning(
-                    f"transition state not saved: {exc}",
+            if not self.state_save_failed:
+                self._daemon_log(
+                    "warning",
+                    f"transition state not saved: {exc} (tried again at each change, "
+                    "not said again until a save succeeds)",
                     **{"event.action": "state", "file.path": self.state_path},
                 )
+            self.state_save_failed = True
             return
+        if self.state_save_failed:
+            self._daemon_log(
+                "info",
+                "transition state saved again",
+                **{"event.action": "state", "file.path": self.state_path},
+            )
+        self.state_save_failed = False
         self.tracker.dirty = False
 
     # -- [[listener]] -------------------------------------------------------------------

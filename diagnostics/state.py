@@ -20,6 +20,29 @@ FORMAT = 1
 MAX_BYTES = 64 * 1024 * 1024
 
 
+def state_location(
+    log_dir: str, state_file: str | None, *, log_stdout: bool
+) -> tuple[str | None, str | None]:
+    """Where the state is kept: ``(path, None)``, or ``(None, why it is not kept)``.
+
+    ``state_file`` is the configured file ("" for none, None for ``state.json`` in
+    ``log_dir``).  With the logs on standard output the log folder may be absent or read-only
+    (a container): then it is used only when it exists and can be written.
+    """
+    if state_file == "":
+        return None, 'state_file is ""'
+    if state_file is not None:
+        return state_file, None
+    path = os.path.join(log_dir, STATE_FILE)
+    if not log_stdout:
+        return path, None
+    if not os.path.isdir(log_dir):
+        return None, f"the logs go to standard output and the log folder {log_dir} does not exist"
+    if not os.access(log_dir, os.W_OK | os.X_OK):
+        return None, f"the logs go to standard output and the log folder {log_dir} is read-only"
+    return path, None
+
+
 class StateError(ValueError):
     """A state file that cannot be used, with the reason."""
 

@@ -642,7 +642,7 @@ def test_log_stdout_writes_every_stream_to_standard_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--log-stdout: the streams are JSON lines on standard output, each naming its stream in
-    log.logger; no log file is written."""
+    log.logger; no log file is written (and, the log folder being absent, no state either)."""
     config_file = daemon_config(tmp_path)
     leaf = pki.issue(pki.make_ca("Root"))
     run_service(config_file, [leaf], log_stdout=True).stopService()
@@ -651,6 +651,7 @@ def test_log_stdout_writes_every_stream_to_standard_output(
     assert by_stream["tlsdiag.client"] == "tls-probe"
     assert [e["event.action"] for e in lines if e["log.logger"] == "tlsdiag.daemon"] == [
         "start",
+        "state",
         "stop",
     ]
     assert all("@timestamp" in e and "log.level" in e for e in lines)
