@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 STATE_FILE = "state.json"
@@ -20,8 +21,16 @@ FORMAT = 1
 MAX_BYTES = 64 * 1024 * 1024
 
 
+def _writable(folder: str) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
 def state_location(
-    log_dir: str, state_file: str | None, *, log_stdout: bool
+    log_dir: str,
+    state_file: str | None,
+    *,
+    log_stdout: bool,
+    writable: Callable[[str], bool] = _writable,
 ) -> tuple[str | None, str | None]:
     """Where the state is kept: ``(path, None)``, or ``(None, why it is not kept)``.
 
@@ -38,7 +47,7 @@ def state_location(
         return path, None
     if not os.path.isdir(log_dir):
         return None, f"the logs go to standard output and the log folder {log_dir} does not exist"
-    if not os.access(log_dir, os.W_OK | os.X_OK):
+    if not writable(log_dir):
         return None, f"the logs go to standard output and the log folder {log_dir} is read-only"
     return path, None
 
