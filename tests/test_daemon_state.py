@@ -148,8 +148,10 @@ def test_a_failing_save_is_logged_once(tmp_path: Path) -> None:
         return defer.succeed(result_with_leaf(target, next(later)))
 
     service.probe_function = changing
-    for _ in range(3):
-        reactor.advance(10)  # a probe with another leaf, and a save attempt after it
+    # A second at a time: each run is due 9 to 11 s (the jitter) after the previous one ran,
+    # and a clock jumping by whole intervals would start it late and fit fewer runs in.
+    for _ in range(30):
+        reactor.advance(1)  # probes with another leaf each, and save attempts after them
     service.stopService()
     assert client_actions(tmp_path / "logs").count("chain_changed") >= 2
     logged = read_lines(tmp_path / "logs" / "daemon.jsonl")
