@@ -9,6 +9,7 @@ reports the windows before expiry.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
@@ -165,18 +166,56 @@ def lint_chain_detailed(
     """
     if not served:
         return []
+    chain = tuple(served)
+    anchors = tuple(trusted)
+    shape, timeless = _timeless_findings(chain, role, source, _Same(anchors))
     linter = _Linter(
-        served=tuple(served),
-        shape=chain_shape(served),
+        served=chain,
+        shape=shape,
         owner=Side.SERVER if role == "server" else Side.CLIENT,
         role=role,
         now=now,
         warn=datetime.timedelta(days=warn_days),
         critical=datetime.timedelta(days=critical_days),
-        trusted=tuple(trusted),
+        trusted=anchors,
         source=source,
     )
-    return list(linter.run())
+    return [*timeless, *linter.timed()]
+
+
+@attrs.frozen(eq=False)
+class _Same:
+    """A trust list compared by identity: the same loaded list comes back on every probe,
+    and comparing its certificates one by one would cost more than the lint it saves."""
+
+    value: tuple[x509.Certificate, ...]
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.value is self.value
+
+
+# A daemon lints the same served chains round after round: what does not depend on the
+# time is remembered per chain (the key holds the trust list, so its id stays unique).
+@functools.lru_cache(maxsize=256)
+def _timeless_findings(
+    served: tuple[x509.Certificate, ...], role: Role, source: Source, trusted: _Same
+) -> tuple[ChainShape, tuple[CertFinding, ...]]:
+    shape = chain_shape(served)
+    linter = _Linter(
+        served=served,
+        shape=shape,
+        owner=Side.SERVER if role == "server" else Side.CLIENT,
+        role=role,
+        now=datetime.datetime.now(datetime.UTC),  # the time-free checks never read it
+        warn=datetime.timedelta(),
+        critical=datetime.timedelta(),
+        trusted=trusted.value,
+        source=source,
+    )
+    return shape, tuple(linter.timeless())
 
 
 @attrs.frozen
@@ -218,7 +257,8 @@ class _Linter:
     ) -> CertFinding:
         return CertFinding(Finding(id, severity, self.owner, summary, detail, remedy), certificate)
 
-    def run(self) -> Iterator[CertFinding]:
+    def timeless(self) -> Iterator[CertFinding]:
+        """The findings that do not depend on the time, in report order."""
         yield from self.order()
         yield from self.duplicates()
         yield from self.unrelated()
@@ -229,6 +269,9 @@ class _Linter:
         yield from self.eku()
         yield from self.ca_as_leaf()
         yield from self.cn_only()
+
+    def timed(self) -> Iterator[CertFinding]:
+        """The findings that depend on the time, reported after the others."""
         yield from self.expiry()
         yield from self.issuer_expires_first()
 

@@ -12,6 +12,7 @@ it without them.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -285,6 +286,12 @@ def check_hostname(leaf: x509.Certificate | None, name: str) -> HostnameCheck | 
     """
     if leaf is None:
         return None
+    return _check_hostname(leaf, name)
+
+
+# A daemon checks the same name against the same certificate on every round.
+@functools.lru_cache(maxsize=1024)
+def _check_hostname(leaf: x509.Certificate, name: str) -> HostnameCheck:
     sans = certs.subject_alt_names(leaf)
     names = [*sans.dns, *sans.ip]
     if not sans.present:
