@@ -174,12 +174,7 @@ def _options(args: argparse.Namespace) -> ProbeOptions:
         raise UsageError("a client certificate needs both --cert and --key")
     if args.critical_days > args.warn_days:
         raise UsageError("--critical-days must not be more than --warn-days")
-    from diagnostics.revocation import check_url, is_url
-
-    for entry in args.crl:
-        problem = check_url(entry) if is_url(entry) else None
-        if problem is not None:
-            raise UsageError(f"--crl {problem}")
+    check_crl_urls(args.crl)
     trust = TrustConfig(
         ca_files=tuple(args.ca),
         system_trust=args.system_trust,
@@ -200,6 +195,16 @@ def _options(args: argparse.Namespace) -> ProbeOptions:
         warn_days=args.warn_days,
         critical_days=args.critical_days,
     )
+
+
+def check_crl_urls(entries: Sequence[str]) -> None:
+    """Every ``--crl`` URL among ``entries`` is one tlsdiag can fetch; UsageError otherwise."""
+    from diagnostics.revocation import check_url, is_url
+
+    for entry in entries:
+        problem = check_url(entry) if is_url(entry) else None
+        if problem is not None:
+            raise UsageError(f"--crl {problem}")
 
 
 def render(result: ProbeResult, fmt: str, *, colour: bool = False) -> str:
@@ -288,13 +293,14 @@ def _run_probe(args: argparse.Namespace, out: TextIO) -> int:
     return worst_exit(results)
 
 
-async def _first_crl_load(reactor: Any, urls: Sequence[str]) -> None:
-    """Fetch the CRL URLs given; one that cannot be had is a configuration error (exit 2)."""
+async def _first_crl_load(reactor: Any, urls: Sequence[str], sources: Any = None) -> None:
+    """Fetch the CRL URLs given into ``sources`` (the default CRL cache when None); one that
+    cannot be had is a configuration error (exit 2)."""
     if not urls:
         return
     from diagnostics.crl_sources import DEFAULT_SOURCES
 
-    loaded = await DEFAULT_SOURCES.get(reactor, urls)
+    loaded = await (sources or DEFAULT_SOURCES).get(reactor, urls)
     for url, why in loaded.errors.items():
         raise UsageError(f"--crl {url}: {why}")
 

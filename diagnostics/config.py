@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from diagnostics.caller import DAEMON_PROBE
 from diagnostics.model import Target
 from diagnostics.options import ProbeOptions, TrustConfig
 from diagnostics.target import TargetError, parse_target
@@ -489,6 +490,7 @@ class _Checker:
             crl_from_cdp=values.get("crl_from_cdp", defaults.crl_from_cdp),
             warn_days=warn,
             critical_days=critical,
+            caller=DAEMON_PROBE,
         )
         # Thousands of targets usually share a few sets of options: keep one object of each.
         options = self.options.setdefault(options, options)

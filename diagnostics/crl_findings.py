@@ -168,8 +168,8 @@ def _unavailable(outcome: RevocationOutcome, view: _Perspective) -> Finding:
     chain_hint = ""
     if outcome.depth > 0 and caller.crl_check:
         chain_hint = (
-            f" In chain mode ({caller.crl_check} chain) every CA below the root needs its CRL; "
-            f"{caller.crl_check} leaf checks only the peer's own certificate."
+            f" In chain mode ({caller.crl_mode('chain')}) every CA below the root needs its "
+            f"CRL; {caller.crl_mode('leaf')} checks only the peer's own certificate."
         )
     elif outcome.depth > 0:
         chain_hint = " Here the whole chain is checked: every CA below the root needs its CRL."
@@ -201,8 +201,9 @@ def _expired(outcome: RevocationOutcome, view: _Perspective) -> Finding:
     side = view.published(crl, outcome)
     if side is view.judge:
         remedy = "Update your CRL: download the CA's current one" + (
-            " (or give its http:// URL to --crl, which tlsdiag refreshes at each next update)."
-            if view.caller.crl_urls
+            f" (or give its http:// URL as {view.caller.crl_url}, which tlsdiag refreshes at "
+            "each next update)."
+            if view.caller.crl_url
             else "."
         )
         detail = "The CRL kept here is stale; the CA has published newer ones since."

@@ -27,6 +27,7 @@ from twisted.web import server
 from zope.interface import implementer
 
 from diagnostics import __version__
+from diagnostics.caller import DAEMON_LISTENER
 from diagnostics.config import (
     Config,
     ConfigError,
@@ -49,12 +50,10 @@ from diagnostics.logs import (
 )
 from diagnostics.metrics import ProbeMetrics, new_registry, resource_tree
 from diagnostics.model import ProbeResult
-from diagnostics.revocation import is_url
 from diagnostics.schedule import Scheduler, in_shard
 from diagnostics.state import StateError, load_state, save_state, state_location
 from diagnostics.target import parse_target
 from diagnostics.transitions import Tracker
-from diagnostics.trust import TrustError
 
 ProbeFunction = Callable[..., "defer.Deferred[ProbeResult]"]
 STREAMS = ("client", "server", "daemon")
@@ -590,12 +589,9 @@ class DaemonService(service.Service):
             )
 
     def _listener_material(self, config: ListenerConfig) -> Any:
-        """A listener's set-up, its CRLs (files and URLs) as the shared CRL cache holds them.
-
-        A CRL URL not fetched yet is asked for now; until it arrives (and whenever it is
-        unavailable) client certificates of its CA fail with "unable to get certificate CRL".
-        """
-        from diagnostics.listener.session import ListenerOptions, load_material
+        """A listener's set-up, its CRLs (files and URLs) as the shared CRL cache holds them."""
+        from diagnostics.listener.service import crl_material
+        from diagnostics.listener.session import ListenerOptions
 
         assert config.cert is not None and config.key is not None  # a valid config
         options = ListenerOptions(
@@ -606,21 +602,9 @@ class DaemonService(service.Service):
             crl_files=config.crl,
             require_client_cert=config.require_client_cert,
             expect_cn=config.expect_cn,
+            caller=DAEMON_LISTENER,
         )
-        self.crl_sources.get(self.reactor, config.crl)  # files load at once, URLs in time
-        held = self.crl_sources.current(self.reactor, config.crl)
-        broken = [why for name, why in held.errors.items() if not is_url(name)]
-        if broken:
-            raise TrustError(broken[0])  # a file is checked at start like the other files
-        return load_material(options, crls=held.crls, crl_errors=held.errors)
-
-    def _refresh_listener_crls(self, source: str) -> None:
-        """A CRL was loaded, changed or lost: the listeners using it take the new set."""
-        for config, running in self.listeners.items():
-            if source not in config.crl:
-                continue
-            held = self.crl_sources.current(self.reactor, config.crl)
-            running.listener.factory.set_crls(held.crls, held.errors)
+        return crl_material(self.reactor, options, self.crl_sources)
 
     def _stop_listeners(self) -> defer.Deferred[Any]:
         running = list(self.listeners.values())
@@ -654,8 +638,8 @@ class DaemonService(service.Service):
             **fields,
             tlsdiag={"crl_issuer": event.issuer, "crl_next_update": event.next_update},
         )
-        if event.action in ("crl-loaded", "crl-unavailable"):
-            self._refresh_listener_crls(event.source)
+        for running in self.listeners.values():
+            running.listener.factory.crl_changed(self.crl_sources, event)
 
     # -- probes ---------------------------------------------------------------------------
 

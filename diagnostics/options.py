@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from diagnostics.caller import PROBE, Caller
+
 
 @attrs.frozen
 class TrustConfig:
@@ -35,3 +37,5 @@ class ProbeOptions:
     crl_from_cdp: bool = False
     warn_days: int = 30
     critical_days: int = 7
+    caller: Caller = PROBE
+    """Whose options the remedies name (``tlsdiag probe``'s, or the daemon's keys)."""

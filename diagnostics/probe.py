@@ -178,6 +178,7 @@ def _diagnosed(result: ProbeResult, options: ProbeOptions, evidence: _Evidence) 
         crls=(*evidence.upfront.crls, *evidence.cdp_crls),
         crl_errors=evidence.upfront.errors,
         revocation=evidence.revocation,
+        caller=options.caller,
     )
     return diagnose(result, context)
 

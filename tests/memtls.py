@@ -21,7 +21,7 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IHandshakeListener, IProtocolFactory, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
@@ -284,6 +284,36 @@ def drive(reactor: MemoryReactorClock, d: Deferred[Any]) -> Any:
     if errors:
         errors[0].raiseException()
     return outcome[0]
+
+
+def listener_session(
+    reactor: MemoryReactorClock, factory: Any, url: str, trust: TrustConfig
+) -> ProbeResult:
+    """Probe ``url`` (a listener of ``factory`` on the same memory reactor, checked as
+    localhost) with ``trust``; the listener's judged session of that connection.
+
+    The factory's session callback is still called, and restored afterwards.
+    """
+    logged = factory.on_session
+    finished: Deferred[ProbeResult] = Deferred()
+
+    def on_session(result: ProbeResult) -> None:
+        logged(result)
+        finished.callback(result)
+
+    factory.on_session = on_session
+    attempt = probe(
+        reactor,
+        parse_target(url, servername="localhost"),
+        ProbeOptions(trust=trust),
+        cache=TrustCache(),
+    )
+    try:
+        _client, session = drive(reactor, gatherResults([attempt, finished]))
+    finally:
+        factory.on_session = logged
+    assert isinstance(session, ProbeResult)
+    return session
 
 
 def handshake(

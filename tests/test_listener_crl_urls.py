@@ -21,10 +21,6 @@ from twisted.internet.testing import MemoryReactorClock
 from diagnostics.config import load_config
 from diagnostics.daemon import DaemonService, make_service
 from diagnostics.model import ProbeResult, Target
-from diagnostics.options import ProbeOptions
-from diagnostics.probe import probe
-from diagnostics.target import parse_target
-from diagnostics.trust import TrustCache
 from tests import crls, memtls, pki
 
 WEB_PORT = 8080
@@ -87,32 +83,12 @@ class Setup:
     def session(self, service: DaemonService, client: str) -> ProbeResult:
         """The listener's judged session of the partner's client presenting ``client``."""
         (running,) = service.listeners.values()
-        factory = running.listener.factory
-        logged = factory.on_session
-        finished: defer.Deferred[ProbeResult] = defer.Deferred()
-
-        def on_session(result: ProbeResult) -> None:
-            logged(result)
-            finished.callback(result)
-
-        factory.on_session = on_session
         identity = self.clients[client]
         files = self.directory / client
         files.mkdir(exist_ok=True)
         trust = memtls.trust_config(files, [self.server.root.cert], [identity.cert], identity.key)
-        attempt = probe(
-            self.reactor,
-            parse_target(f"tls://127.0.0.1:{LISTEN_PORT}", servername="localhost"),
-            ProbeOptions(trust=trust),
-            cache=TrustCache(),
-        )
-        both = defer.gatherResults([attempt, finished])
-        try:
-            _client, session = memtls.drive(self.reactor, both)
-        finally:
-            factory.on_session = logged
-        assert isinstance(session, ProbeResult)
-        return session
+        url = f"tls://127.0.0.1:{LISTEN_PORT}"
+        return memtls.listener_session(self.reactor, running.listener.factory, url, trust)
 
     def daemon_events(self, action: str) -> list[dict[str, Any]]:
         """The daemon.jsonl events of one action."""

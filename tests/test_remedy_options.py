@@ -1,4 +1,5 @@
-"""Remedies name the options of the caller: a probe, ``tlsdiag verify`` or the listener.
+"""Remedies name the options of the caller: a probe, ``tlsdiag verify``, the listener, or
+the daemon's configuration keys for its targets and ``[[listener]]`` sections.
 
 The same fault (an untrusted root, a missing CRL, a revoked certificate) is
 diagnosed for each caller; every remedy must point to an option that caller has
@@ -15,7 +16,7 @@ from cryptography import x509
 
 import diagnostics
 from diagnostics import catalogue, revocation
-from diagnostics.caller import LISTENER, PROBE, VERIFY, Caller
+from diagnostics.caller import DAEMON_LISTENER, DAEMON_PROBE, LISTENER, PROBE, VERIFY, Caller
 from diagnostics.diagnose import DiagnosisContext, diagnose
 from diagnostics.listener.verdict import SessionPolicy, judge
 from diagnostics.model import Finding, ProbeResult, VerifyEvent
@@ -32,9 +33,18 @@ FINDING_IDS = {UNTRUSTED_ROOT: "untrusted_root", CRL_MISSING: "crl_unavailable",
 ABSENT = {
     "probe": ("--client-ca", "--name NAME"),
     "verify": ("--client-ca", "--crl-from-cdp", "--crl-check", "URL", "--system-trust", "--cert"),
-    "listen": ("--ca ", "--crl-from-cdp", "--crl-check", "URL", "--system-trust", "--cert"),
+    "listen": ("--ca ", "--crl-from-cdp", "--crl-check", "--system-trust", "--cert"),
+    # The daemon has no command-line options for these: only configuration keys.
+    "daemon": ("--", "client_ca"),
+    "daemon-listener": ("--", "crl_from_cdp", "crl_check", "system_trust", "servername"),
 }
-CALLERS: dict[str, Caller] = {"probe": PROBE, "verify": VERIFY, "listen": LISTENER}
+CALLERS: dict[str, Caller] = {
+    "probe": PROBE,
+    "verify": VERIFY,
+    "listen": LISTENER,
+    "daemon": DAEMON_PROBE,
+    "daemon-listener": DAEMON_LISTENER,
+}
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +95,18 @@ def diagnosed(caller: str, chain: pki.Chain, fault: str) -> ProbeResult:
             purpose="server",
             crl_names=[k.source for k in known],
         )
-    if caller == "listen":
+    if caller in ("listen", "daemon-listener"):
         policy = SessionPolicy(client_ca_names=("CN = Test Root CA",))
-        return judge(_captured(chain, fault), policy, trusted=_trusted(chain, fault), crls=known)
-    context = DiagnosisContext(trusted=tuple(_trusted(chain, fault)), crls=known)
+        return judge(
+            _captured(chain, fault),
+            policy,
+            trusted=_trusted(chain, fault),
+            crls=known,
+            caller=CALLERS[caller],
+        )
+    context = DiagnosisContext(
+        trusted=tuple(_trusted(chain, fault)), crls=known, caller=CALLERS[caller]
+    )
     return diagnose(_captured(chain, fault), context)
 
 
@@ -150,3 +168,27 @@ def test_rejected_client_certificate_remedy_fits_the_cause(
     assert mention in rejected.remedy
     if fault != UNTRUSTED_ROOT:
         assert not re.search(r"from an accepted CA|--client-ca", rejected.remedy)
+
+
+def test_daemon_remedies_offer_every_crl_route_as_configuration_keys(chain: pki.Chain) -> None:
+    """A daemon target gives CRLs as files or URLs and can fetch them from the distribution
+    point: the remedy names the configuration keys, not the command's options."""
+    finding = _one(diagnosed("daemon", chain, CRL_MISSING), "crl_unavailable")
+    assert '(crl = ["FILE or URL"])' in finding.remedy
+    assert "(crl_from_cdp = true)" in finding.remedy
+    assert "--" not in finding.remedy
+
+
+def test_listener_crl_remedy_offers_urls(chain: pki.Chain) -> None:
+    """tlsdiag listen takes CRL URLs too: its missing-CRL remedy says so."""
+    finding = _one(diagnosed("listen", chain, CRL_MISSING), "crl_unavailable")
+    assert "(--crl FILE or URL)" in finding.remedy
+
+
+def test_daemon_listener_rejected_client_names_the_client_ca_key(chain: pki.Chain) -> None:
+    """A [[listener]]'s rejected client from an unknown CA: accept its CA with client_ca."""
+    rejected = _one(
+        diagnosed("daemon-listener", chain, UNTRUSTED_ROOT), "client_certificate_rejected"
+    )
+    assert '(client_ca = ["FILE"])' in rejected.remedy
+    assert "--client-ca" not in rejected.remedy

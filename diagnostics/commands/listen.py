@@ -4,7 +4,8 @@
 One report per connection on standard output as it finishes (text, or one
 JSON object per line), one summary event per connection in ``server.jsonl``.
 Runs until SIGINT or SIGTERM, then closes the port and the open connections
-and exits 0.
+and exits 0.  CRLs given as http:// URLs are fetched before listening and kept
+fresh from then on (new connections are checked against the new CRLs).
 """
 
 from __future__ import annotations
@@ -13,11 +14,22 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from diagnostics.cli import EXIT_OK, EXIT_USAGE, UsageError, _positive_float, _positive_int
+from diagnostics.cli import (
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    _first_crl_load,
+    _positive_float,
+    _positive_int,
+    check_crl_urls,
+)
 from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.model import ProbeResult
+
+if TYPE_CHECKING:
+    from diagnostics.crl_sources import CRLEvent, CRLSources
 
 
 def register(subparsers: Any) -> None:
@@ -31,7 +43,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--client-ca", action="append", default=[], metavar="FILE")
     parser.add_argument("--require-client-cert", action="store_true")
     parser.add_argument("--expect-cn", metavar="NAME")
-    parser.add_argument("--crl", action="append", default=[], metavar="FILE")
+    parser.add_argument(
+        "--crl",
+        action="append",
+        default=[],
+        metavar="FILE|URL",
+        help="a CRL (PEM or DER file, or http:// URL, fetched before listening and refreshed "
+        "at its next update) of a client CA; turns CRL checks of client certificates on",
+    )
     parser.add_argument("--log-dir", default="logs", metavar="DIR")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--max-connections", type=_positive_int, default=100, metavar="N")
@@ -51,6 +70,10 @@ def _options(args: argparse.Namespace) -> Any:
         )
     if args.expect_cn is not None and not args.expect_cn.strip():
         raise UsageError("tlsdiag listen: --expect-cn must not be empty")
+    try:
+        check_crl_urls(args.crl)
+    except UsageError as exc:
+        raise UsageError(f"tlsdiag listen: {exc}") from None
     return ListenerOptions(
         url=args.url,
         cert_file=args.cert,
@@ -69,7 +92,10 @@ def _options(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Listen until stopped; exit 0 after SIGINT/SIGTERM, 2 when it cannot start."""
-    from diagnostics.listener.session import load_material
+    from twisted.internet import reactor
+
+    from diagnostics.crl_sources import CRLSources
+    from diagnostics.listener.service import crl_material
     from diagnostics.listener.verdict import render_session
     from diagnostics.logs import SessionLog
     from diagnostics.serialize import dumps
@@ -77,8 +103,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from diagnostics.trust import TrustError
 
     options = _options(args)
+    sources = CRLSources()
     try:
-        material = load_material(options)
+        # The files are read now; CRL URLs are asked for, and awaited once the reactor runs.
+        material = crl_material(reactor, options, sources)
     except (TrustError, TargetError) as exc:
         raise UsageError(f"tlsdiag listen: {exc}") from None
     try:
@@ -106,35 +134,64 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         except OSError as exc:
             print(f"tlsdiag listen: cannot write to {log.sink.path}: {exc}", file=sys.stderr)
 
-    return _serve(material, emit, refused)
+    return _serve(material, sources, emit, refused)
 
 
-def _serve(material: Any, emit: Any, refused: Any) -> int:
-    from twisted.internet import reactor
+def _serve(material: Any, sources: CRLSources, emit: Any, refused: Any) -> int:
+    from twisted.internet import defer, reactor
     from twisted.internet.error import CannotListenError
+    from twisted.python.failure import Failure
 
-    from diagnostics.listener.service import listen
+    from diagnostics.listener.service import crl_material, listen
+    from diagnostics.revocation import is_url
+    from diagnostics.target import TargetError
+    from diagnostics.trust import TrustError
 
+    options = material.options
     problems: list[str] = []
+    errors: list[Failure] = []
+    running: list[Any] = []
 
-    def start() -> None:
-        try:
-            listener = listen(reactor, material, emit, on_refused=refused)
-        except CannotListenError as exc:
-            problems.append(f"tlsdiag listen: cannot listen on {material.target.url}: {exc}")
-            reactor.stop()
-            return
+    def crl_event(event: CRLEvent) -> None:
+        if not running:
+            return  # the first load decides whether the listener starts at all
+        print(f"tlsdiag listen: {event.message}", file=sys.stderr, flush=True)
+        running[0].factory.crl_changed(sources, event)
+
+    sources.on_event = crl_event
+
+    async def start() -> None:
+        urls = [entry for entry in options.crl_files if is_url(entry)]
+        ready = material
+        if urls:
+            await _first_crl_load(reactor, urls, sources)
+            ready = crl_material(reactor, options, sources)
+        listener = listen(reactor, ready, emit, on_refused=refused)
+        running.append(listener)
         reactor.addSystemEventTrigger("before", "shutdown", listener.stop)
+        reactor.addSystemEventTrigger("before", "shutdown", sources.stop)
+        sources.watch(reactor, options.crl_files)
         host: Any = listener.address
         print(
-            f"listening on {material.target.scheme}://{_host(host.host)}:{host.port} "
+            f"listening on {ready.target.scheme}://{_host(host.host)}:{host.port} "
             f"(pid {os.getpid()})",
             file=sys.stderr,
             flush=True,
         )
 
-    reactor.callWhenRunning(start)
+    def failed(failure: Failure) -> None:
+        if isinstance(failure.value, UsageError | TrustError | TargetError):
+            problems.append(f"tlsdiag listen: {failure.value}")
+        elif isinstance(failure.value, CannotListenError):
+            problems.append(f"tlsdiag listen: cannot listen on {options.url}: {failure.value}")
+        else:
+            errors.append(failure)
+        reactor.stop()
+
+    reactor.callWhenRunning(lambda: defer.Deferred.fromCoroutine(start()).addErrback(failed))
     reactor.run()
+    if errors:
+        errors[0].raiseException()
     if problems:
         print(problems[0], file=sys.stderr)
         return EXIT_USAGE

@@ -4,7 +4,10 @@
 :func:`listen` is the one entry point for the CLI, the daemon's
 ``[[listener]]`` and the lab: it takes the reactor, the options (or the
 material already loaded) and a callback that receives every finished
-session's judged result.
+session's judged result.  :func:`crl_material` and
+:meth:`ListenerFactory.crl_changed` give a listener its CRLs (files and URLs)
+from a :class:`~diagnostics.crl_sources.CRLSources` cache, for the CLI and the
+daemon alike.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IAddress, IListeningPort
 from twisted.internet.protocol import Factory, Protocol
 
+from diagnostics.crl_sources import CRLEvent, CRLSources
 from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.listener.session import (
     ListenerMaterial,
@@ -25,7 +29,8 @@ from diagnostics.listener.session import (
     with_crls,
 )
 from diagnostics.model import Failure, ProbeResult
-from diagnostics.revocation import KnownCRL
+from diagnostics.revocation import KnownCRL, is_url
+from diagnostics.trust import TrustError
 
 SessionCallback = Callable[[ProbeResult], None]
 RefusedCallback = Callable[[RefusedConnections], None]
@@ -124,6 +129,13 @@ class ListenerFactory(Factory[Protocol]):
         """Check the clients of new connections against these CRLs from now on."""
         self.material = with_crls(self.material, crls, errors)
 
+    def crl_changed(self, sources: CRLSources, event: CRLEvent) -> None:
+        """A CRL was loaded, changed or lost in ``sources``: take the new set if it is ours."""
+        crl_files = self.material.options.crl_files
+        if event.action in ("crl-loaded", "crl-unavailable") and event.source in crl_files:
+            held = sources.current(self.reactor, crl_files)
+            self.set_crls(held.crls, held.errors)
+
     def _finished(self, session: Session) -> None:
         self.sessions.discard(session)
         try:
@@ -165,6 +177,21 @@ class Listener:
         stopped = self.port.stopListening()
         self.factory.close_all()
         return stopped if stopped is not None else defer.succeed(None)
+
+
+def crl_material(reactor: Any, options: ListenerOptions, sources: CRLSources) -> ListenerMaterial:
+    """A listener's set-up, its CRLs (files and URLs) as ``sources`` holds them now.
+
+    A CRL URL not fetched yet is asked for now; until it arrives (and whenever it is
+    unavailable) client certificates of its CA fail with "unable to get certificate CRL".
+    A CRL file that cannot be read is a TrustError, like the other files.
+    """
+    sources.get(reactor, options.crl_files)  # files load at once, URLs in time
+    held = sources.current(reactor, options.crl_files)
+    broken = [why for name, why in held.errors.items() if not is_url(name)]
+    if broken:
+        raise TrustError(broken[0])
+    return load_material(options, crls=held.crls, crl_errors=held.errors)
 
 
 def listen(

@@ -29,6 +29,7 @@ from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import implementer
 
 from diagnostics import certs
+from diagnostics.caller import LISTENER, Caller
 from diagnostics.capture import RecordingServerCreator, select_alpn
 from diagnostics.issuing import PrivateKey
 from diagnostics.listener.verdict import SessionPolicy, judge, peer_name
@@ -84,6 +85,8 @@ class ListenerOptions:
     expect_cn: str | None = None
     limits: Limits = Limits()
     faults: FTPFaults = FTPFaults()
+    caller: Caller = LISTENER
+    """Whose settings the remedies name (the command's options, or a [[listener]]'s keys)."""
 
 
 @attrs.frozen
@@ -445,6 +448,7 @@ class Session:
             trusted=material.client_cas,
             crls=material.crls,
             crl_errors=dict(material.crl_errors),
+            caller=material.options.caller,
         )
 
     # -- the end -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ import attrs
 from cryptography import x509
 
 from diagnostics import certs
-from diagnostics.caller import LISTENER
+from diagnostics.caller import LISTENER, Caller
 from diagnostics.diagnose import (
     CERT_REVOKED,
     DEPTH_ZERO_SELF_SIGNED_CERT,
@@ -84,13 +84,14 @@ def judge(
     crls: Sequence[KnownCRL] = (),
     crl_errors: Mapping[str, str] | None = None,
     now: datetime.datetime | None = None,
+    caller: Caller = LISTENER,
 ) -> ProbeResult:
     """The session with its findings: the session's own first, then the diagnosis.
 
     Findings already on ``result`` were made while recording (a client certificate that
     cannot be read) and come first of all.  ``crls`` are the CRLs the handshake checked
     (they name a revoked entry's date and reason); ``crl_errors`` the configured CRL sources
-    without one, and why.
+    without one, and why.  ``caller`` is the listener's own settings: its remedies name them.
     """
     recorded = result.findings
     context = DiagnosisContext(
@@ -100,10 +101,10 @@ def judge(
         peer=peer_name(result),
         crls=tuple(crls),
         crl_errors=dict(crl_errors or {}),
-        caller=LISTENER,
+        caller=caller,
     )
     diagnosed = diagnose(attrs.evolve(result, findings=()), context)
-    own = session_findings(diagnosed, policy)
+    own = session_findings(diagnosed, policy, caller)
     own_ids = {f.id for f in own}
     rest = list(diagnosed.findings)
     failure = diagnosed.failure
@@ -122,14 +123,16 @@ def refused(result: ProbeResult) -> bool:
 # -- session findings ----------------------------------------------------------------------
 
 
-def session_findings(result: ProbeResult, policy: SessionPolicy) -> list[Finding]:
+def session_findings(
+    result: ProbeResult, policy: SessionPolicy, caller: Caller = LISTENER
+) -> list[Finding]:
     """The findings only a listener can make, most important first."""
     peer = peer_name(result)
     found = [
-        *_certificate_findings(result, policy, peer),
+        *_certificate_findings(result, policy, peer, caller),
         *_account_findings(result, policy, peer),
         *_ftp_findings(result.ftp, peer),
-        *_failure_findings(result, peer),
+        *_failure_findings(result, peer, caller),
     ]
     return sorted(found, key=lambda f: f.severity.rank)
 
@@ -138,7 +141,9 @@ def _accepted(policy: SessionPolicy) -> str:
     return "; ".join(f"'{name}'" for name in policy.client_ca_names) or "none configured"
 
 
-def _certificate_findings(result: ProbeResult, policy: SessionPolicy, peer: str) -> list[Finding]:
+def _certificate_findings(
+    result: ProbeResult, policy: SessionPolicy, peer: str, caller: Caller
+) -> list[Finding]:
     if not policy.requests_certificate:
         return []
     leaf = result.leaf
@@ -179,7 +184,7 @@ def _certificate_findings(result: ProbeResult, policy: SessionPolicy, peer: str)
             f"'{certs.dn(leaf.issuer)}'. The findings below name the exact cause. This "
             "listener let the handshake finish only to report it; a production server "
             "refuses the connection.",
-            _rejected_remedy({e.code for e in errors}),
+            _rejected_remedy({e.code for e in errors}, caller),
         )
     ]
 
@@ -196,13 +201,13 @@ _ISSUER_CODES = frozenset(
 )
 
 
-def _rejected_remedy(codes: set[int]) -> str:
+def _rejected_remedy(codes: set[int], caller: Caller) -> str:
     """Who fixes a rejected client certificate: the CA list only helps an unknown issuer."""
     if codes & _ISSUER_CODES:
         return (
             "The partner uses a certificate from an accepted CA (and sends its "
             "intermediates), or this server adds the partner's CA to its client CAs "
-            f"({LISTENER.trust})."
+            f"({caller.trust})."
         )
     if CERT_REVOKED in codes:
         return (
@@ -342,7 +347,7 @@ def _ftp_findings(ftp: Mapping[str, Any] | None, peer: str) -> list[Finding]:
     return found
 
 
-def _failure_findings(result: ProbeResult, peer: str) -> list[Finding]:
+def _failure_findings(result: ProbeResult, peer: str, caller: Caller) -> list[Finding]:
     failure = result.failure
     if failure is None:
         return []
@@ -365,8 +370,10 @@ def _failure_findings(result: ProbeResult, peer: str) -> list[Finding]:
                 "The TLS handshake completed; then no request (HTTPS) or command (FTPS) "
                 "arrived within the listener's idle bound."
             )
-            remedy = (
-                "Nothing is wrong with TLS. If a person types the commands, raise --idle-timeout."
+            remedy = "Nothing is wrong with TLS." + (
+                f" If a person types the commands, raise {caller.idle_timeout}."
+                if caller.idle_timeout
+                else ""
             )
         return [
             Finding(
