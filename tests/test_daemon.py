@@ -33,7 +33,7 @@ from diagnostics.daemon import make_service
 from diagnostics.metrics import exposition
 from diagnostics.model import ProbeResult, Target
 from diagnostics.transitions import Tracker
-from tests import pki
+from tests import pki, servers
 from tests.ftpservers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,20 +74,16 @@ def write_server_files(directory: Path, chain: pki.Chain) -> tuple[Path, Path, P
 
 @contextlib.contextmanager
 def s_server(directory: Path, chain: pki.Chain, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """An ``openssl s_server`` on 127.0.0.1:port serving ``chain``."""
+    """An ``openssl s_server`` on 127.0.0.1:port serving ``chain``, once it listens (the
+    daemon's first probe must find it)."""
     leaf, inter, key = write_server_files(directory, chain)
-    process = subprocess.Popen(
-        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(leaf), "-key",
-         str(key), "-cert_chain", str(inter), "-quiet"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    command = ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(leaf), "-key",
+               str(key), "-cert_chain", str(inter), "-quiet"]  # fmt: skip
+    server = servers.start_process("s_server", command, port, directory / "s_server.log")
     try:
-        yield process
+        yield server.process
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
 
 
 def http_get(url: str) -> tuple[int, str]:
@@ -102,10 +98,13 @@ def http_get(url: str) -> tuple[int, str]:
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines of a log file (none when it does not exist yet)."""
+    """The whole JSON lines of a log file (none when it does not exist yet): a running daemon
+    may be writing the last one right now."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text()
+    whole = text.splitlines()[: text.count("\n")]
+    return [json.loads(line) for line in whole if line.strip()]
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
