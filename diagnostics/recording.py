@@ -47,6 +47,20 @@ def verify_reason(code: int) -> str:
     return str(_ffi.string(_lib.X509_verify_cert_error_string(code)).decode("utf-8", "replace"))
 
 
+# The same servers send the same certificates probe after probe: one cryptography object
+# per certificate (bounded) also keeps what cryptography caches on it (parsed extensions)
+# for the next reader.  A certificate that does not parse is never remembered: the
+# parser's error comes again on every call.
+@functools.lru_cache(maxsize=1024)
+def _from_der(der: bytes) -> x509.Certificate:
+    return x509.load_der_x509_certificate(der)
+
+
+def as_cryptography(cert: crypto.X509) -> x509.Certificate:
+    """``cert.to_cryptography()``, the same object for the same certificate."""
+    return _from_der(crypto.dump_certificate(crypto.FILETYPE_ASN1, cert))
+
+
 def _name_text(name: crypto.X509Name) -> str:
     parts = []
     for key, value in name.get_components():
@@ -88,7 +102,7 @@ class HandshakeCapture:
     def record_verify(self, cert: crypto.X509, errno: int, depth: int) -> None:
         """Keep one verify callback call."""
         try:
-            as_crypto: x509.Certificate | None = cert.to_cryptography()
+            as_crypto: x509.Certificate | None = as_cryptography(cert)
         except Exception:  # a certificate cryptography refuses is still an event
             as_crypto = None
         self.events.append(
@@ -103,8 +117,9 @@ class HandshakeCapture:
 
     def record_staple(self, conn: SSL.Connection, data: bytes) -> None:
         """Keep what the server stapled (``b""``: nothing) in answer to our OCSP request."""
+        peer = conn.get_peer_certificate()
         try:
-            leaf = conn.get_peer_certificate(as_cryptography=True)
+            leaf = as_cryptography(peer) if peer is not None else None
         except certs.PARSE_ERRORS:  # a certificate cryptography refuses is judged elsewhere
             leaf = None
         self.ocsp = stapling.read_staple(data, leaf)
@@ -185,7 +200,7 @@ def _readable(
     problems = {}
     for position, cert in enumerate(chain, 1):
         try:
-            out.append(cert.to_cryptography())
+            out.append(as_cryptography(cert))
         except certs.PARSE_ERRORS as exc:
             with warnings.catch_warnings():
                 # Deprecated for cryptography's API, which is exactly what cannot read it.
