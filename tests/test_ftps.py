@@ -222,8 +222,9 @@ def test_explicit_probe_on_implicit_port(
     server = vsftpd(servers, tmp_path, server_pki, implicit=True)
     result = run_probe(server.url("ftpes"), server_pki, timeout=4.0)
     assert result["status"] == "failed"
-    assert result["failed_phase"] == "starttls"
-    assert result["error"]["kind"] == "wrong_scheme"
+    assert (result["failed_phase"], result["error"]["kind"]) == ("starttls", "wrong_scheme"), (
+        result["error"]  # its message tells a slow handshake from a refused one
+    )
     assert result["ftp"]["suggested_scheme"] == "ftps"
     # The handshake that proved it is captured like any other.
     assert result["tls"]["version"] is not None
