@@ -261,3 +261,21 @@ def test_cn_only_server_certificate(chain: pki.Chain) -> None:
     finding = only(lint_chain(served, now=NOW), "cn_only")
     assert "www.example.org" in finding.summary
     assert lint_chain(served, role="client", now=NOW) == []
+
+
+def test_the_same_chain_linted_later_reads_the_new_time(chain: pki.Chain) -> None:
+    """Linting one chain again (as a daemon does every round) reports the expiry window of the
+    time asked for each call, and the trust list of each call."""
+    leaf = pki.issue(chain.intermediate, not_after=NOW + 40 * DAY)
+    served = [leaf.cert, chain.intermediate.cert]
+    assert lint_chain(served, now=NOW) == []
+    later = only(lint_chain(served, now=NOW + 20 * DAY), "expiring_soon")
+    assert later.severity is Severity.WARNING
+    last = only(lint_chain(served, now=NOW + 38 * DAY), "expiring_soon")
+    assert last.severity is Severity.ERROR
+    assert lint_chain(served, now=NOW) == []
+    short = [leaf.cert]
+    assert lint_chain(short, now=NOW) == []
+    masked = lint_chain(short, now=NOW, trusted=[chain.intermediate.cert])
+    assert ids(masked) == ["missing_intermediate"]
+    assert lint_chain(short, now=NOW, trusted=[]) == []
