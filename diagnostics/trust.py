@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 from cryptography import x509
@@ -71,6 +71,15 @@ def crl_flags(mode: str) -> int:
     if CheckMode(mode) is CheckMode.CHAIN:
         flags |= crypto.X509StoreFlags.CRL_CHECK_ALL
     return flags
+
+
+def add_anchors(store: crypto.X509Store, certificates: Iterable[x509.Certificate]) -> None:
+    """Trust ``certificates`` in ``store``; a certificate listed twice is trusted once."""
+    for cert in certificates:
+        try:
+            store.add_cert(crypto.X509.from_cryptography(cert))
+        except crypto.Error:
+            continue  # already in the store
 
 
 def apply_crls(
@@ -139,11 +148,7 @@ def _build(
     record_staples(ctx)
     store = ctx.get_cert_store()
     assert store is not None
-    for cert in trusted:
-        try:
-            store.add_cert(crypto.X509.from_cryptography(cert))
-        except crypto.Error:
-            continue  # the same certificate listed twice
+    add_anchors(store, trusted)
     if config.system_trust:
         ctx.set_default_verify_paths()
     if config.crl_files:

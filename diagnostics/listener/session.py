@@ -40,6 +40,7 @@ from diagnostics.serving import server_context
 from diagnostics.target import TargetError, parse_target
 from diagnostics.trust import (
     TrustError,
+    add_anchors,
     apply_crls,
     load_certificates,
     load_crl,
@@ -194,11 +195,8 @@ def material_from(
     ctx.set_alpn_select_callback(select_alpn)
     store = ctx.get_cert_store()
     assert store is not None
+    add_anchors(store, client_cas)
     for ca in client_cas:
-        try:
-            store.add_cert(crypto.X509.from_cryptography(ca))
-        except crypto.Error:
-            continue  # the same certificate listed twice
         ctx.add_client_ca(ca)
     known = tuple(c if isinstance(c, KnownCRL) else KnownCRL(c, "a configured CRL") for c in crls)
     if known or options.crl_files:
