@@ -132,10 +132,12 @@ class EngineRun:
 async def _engine_batches(
     reactor: Any, url: str, ca_file: Path, duration: float, concurrencies: list[int]
 ) -> list[EngineRun]:
+    from diagnostics.cli import tune_collector
     from diagnostics.options import ProbeOptions, TrustConfig
     from diagnostics.probe import probe_many
     from diagnostics.target import parse_target
 
+    tune_collector()  # as the tlsdiag command and the daemon run
     target = parse_target(url, servername="localhost")
     options = ProbeOptions(trust=TrustConfig(ca_files=(str(ca_file),)))
     runs = []
