@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_argument(
         "--progress",
         action="store_true",
-        help="a readable line per target on stderr as results arrive (what `make run` shows)",
+        help="a readable block per target on stderr as results arrive (what `make run` shows)",
     )
 
     for command in _command_modules():
