@@ -30,7 +30,7 @@ pytest: $(STAMP)
 test: lint types pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench.run
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from diagnostics.cli import main
+from diagnostics.cli.main import main
 
 sys.exit(main())

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import servers
+from tests.support import servers
 
 
 def pytest_report_header() -> list[str]:

@@ -7,7 +7,7 @@ this module in a subprocess::
         [--no-data-channel] [--timeout S]
 
 Besides the serialized result, the output carries ``ftp_findings``: what
-:func:`diagnostics.ftp_findings.ftp_findings` says about the result.
+:func:`diagnostics.explain.ftps.ftp_findings` says about the result.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Any
 
 from twisted.internet import reactor as _reactor
 
-from diagnostics.ftp_findings import ftp_findings
-from diagnostics.options import ProbeOptions, TrustConfig
-from diagnostics.probe import probe
-from diagnostics.serialize import finding_to_json, result_to_json
-from diagnostics.target import parse_target
+from diagnostics.explain.ftps import ftp_findings
+from diagnostics.model.jsonform import finding_to_json, result_to_json
+from diagnostics.model.options import ProbeOptions, TrustConfig
+from diagnostics.model.target import parse_target
+from diagnostics.probes.dispatch import probe
 
 
 def main(argv: list[str]) -> int:

@@ -5,27 +5,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from diagnostics import catalogue
+from diagnostics.explain import catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = ("verify_", "tls_alert_", "ftp_reply_")
-SOURCES = (
-    "diagnose.py",
-    "lint.py",
-    "ftp_findings.py",
-    "engines/ftps.py",
-    "stapling.py",
-    "inspection.py",
-    "verification.py",
-    "listener/verdict.py",
-    "listener/refusals.py",
-)
 
 
 def _ids_in_sources() -> set[str]:
     found: set[str] = set()
-    for name in SOURCES:
-        text = (ROOT / "diagnostics" / name).read_text("utf-8")
+    for path in sorted((ROOT / "diagnostics").rglob("*.py")):
+        text = path.read_text("utf-8")
         found |= set(re.findall(r'(?:\bid=|Finding\(\s*)"([a-z][a-z0-9_]+)"', text))
     return found
 

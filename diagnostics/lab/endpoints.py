@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_lab -*-
+# -*- test-case-name: tests.lab.test_lab -*-
 """The lab's endpoints: one known fault each, over a hierarchy made at start-up.  Pure data.
 
 :func:`build` makes a fresh throw-away PKI (nothing is kept from one start to
@@ -20,10 +20,10 @@ from typing import Any
 import attrs
 from cryptography import x509
 
-from diagnostics.issuing import (
+from diagnostics.model.certificates import PrivateKey
+from diagnostics.pki.throwaway_ca import (
     CLIENT_AUTH,
     Issued,
-    PrivateKey,
     issue,
     make_ca,
     make_crl,

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_lab -*-
+# -*- test-case-name: tests.lab.test_lab -*-
 """What clients need to probe the lab: the manifest and the files of the state folder.
 
 The manifest is a list of ``{"name", "url", "ca_file", "expect", "fault",
@@ -18,9 +18,6 @@ from typing import Any
 import attrs
 from cryptography.hazmat.primitives import serialization
 
-from diagnostics.config import Settings, TargetConfig
-from diagnostics.console import LAB_LABEL
-from diagnostics.issuing import key_pem, pem
 from diagnostics.lab.endpoints import (
     CA_BUNDLE,
     CLIENT_CA,
@@ -32,8 +29,9 @@ from diagnostics.lab.endpoints import (
     Lab,
     url_host,
 )
-from diagnostics.options import ProbeOptions, TrustConfig
-from diagnostics.target import parse_target
+from diagnostics.model.certificates import key_pem
+from diagnostics.model.options import ProbeOptions, TrustConfig
+from diagnostics.pki.throwaway_ca import pem
 
 # Options whose values are file names in the state folder.
 FILE_OPTIONS = ("cert", "key", "crl")
@@ -149,21 +147,3 @@ def _write(path: str, data: bytes, *, mode: int = 0o644) -> None:
         os.fchmod(handle.fileno(), mode)
         handle.write(data)
     os.replace(temporary, path)
-
-
-def lab_targets(
-    manifest: Sequence[ManifestEntry], *, interval: float, timeout: float
-) -> list[TargetConfig]:
-    """One daemon target per manifest entry, with the lab's own trust material."""
-    base = ProbeOptions(timeout=timeout)
-    return [
-        TargetConfig(
-            parse_target(entry.url),
-            Settings(
-                options=entry.probe_options(base),
-                labels={LAB_LABEL: entry.name},
-                interval=interval,
-            ),
-        )
-        for entry in manifest
-    ]

@@ -1,8 +1,8 @@
-# -*- test-case-name: tests.test_lab -*-
+# -*- test-case-name: tests.lab.test_lab -*-
 """The lab's servers: real Twisted listeners on fixed ports, one per endpoint.
 
 HTTPS endpoints are twisted.web behind the chain-serving TLS contexts of
-:mod:`diagnostics.serving`; FTPS endpoints are the listener's own FTPS server
+:mod:`diagnostics.tls.serving`; FTPS endpoints are the listener's own FTPS server
 (:mod:`diagnostics.listener`) with its fault knobs.
 
 :func:`start_lab` makes a fresh hierarchy, listens on ``base_port`` (the
@@ -27,7 +27,6 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.web import http, resource, server
 
-from diagnostics.issuing import pem
 from diagnostics.lab import endpoints as lab_endpoints
 from diagnostics.lab.endpoints import (
     CA_BUNDLE,
@@ -46,7 +45,9 @@ from diagnostics.lab.endpoints import (
 from diagnostics.lab.manifest import ManifestEntry, entries, write_state
 from diagnostics.listener.service import Listener, listen
 from diagnostics.listener.session import FTPFaults, ListenerOptions, material_from
-from diagnostics.serving import ServerCreator, server_context
+from diagnostics.pki.throwaway_ca import pem
+from diagnostics.render.session import PLAIN_TEXT_REPORTS
+from diagnostics.tls.serving import ServerCreator, server_context
 
 
 class LabError(Exception):
@@ -148,7 +149,7 @@ def _ftps(reactor: Any, endpoint: Endpoint, bind: str, port: int) -> Listener:
     )
     assert endpoint.key is not None
     material = material_from(options, endpoint.chain, endpoint.key)
-    return listen(reactor, material, lambda _result: None)
+    return listen(reactor, material, lambda _result: None, reports=PLAIN_TEXT_REPORTS)
 
 
 def _factory(endpoint: Endpoint) -> Factory[Any]:

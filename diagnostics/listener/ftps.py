@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_listen_ftps -*-
+# -*- test-case-name: tests.integration.test_listen_ftps -*-
 """The FTPS side of a listener: explicit (``AUTH TLS``) and implicit, with the data channel.
 
 The replies carry the verdict in their text; any ``USER``/``PASS`` is
@@ -30,11 +30,10 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import implementer
 
-from diagnostics.capture import RecordingServerCreator
 from diagnostics.listener.session import Gate, Session, looks_like_tls
-from diagnostics.listener.verdict import render_session, verdict_line
-from diagnostics.model import Failure, Phase, ProbeResult
-from diagnostics.trust import ssl_reason
+from diagnostics.model.result import Failure, Phase, ProbeResult
+from diagnostics.tls.creators import RecordingServerCreator
+from diagnostics.tls.trust import ssl_reason
 
 MAX_COMMANDS = 200
 """Commands kept in the record at most (a chatty client cannot grow it without bound)."""
@@ -55,13 +54,6 @@ def reply_bytes(code: int, lines: list[str]) -> bytes:
     shown = [_clean(line) for line in lines] or [""]
     out = [f"{code}-{line}" for line in shown[:-1]] + [f"{code} {shown[-1]}"]
     return ("\r\n".join(out) + "\r\n").encode("utf-8")
-
-
-def verdict_lines(result: ProbeResult) -> list[str]:
-    """The verdict and every finding's summary, one per line, for reply texts."""
-    lines = [verdict_line(result)]
-    lines += [f"[{f.severity.value}] {f.id}: {f.summary}" for f in result.findings]
-    return lines
 
 
 def new_record(mode: str) -> dict[str, Any]:
@@ -246,7 +238,11 @@ class FTPServer(LineReceiver):
 
     def handshakeCompleted(self) -> None:
         if self.implicit:
-            self.reply(220, *verdict_lines(self.verdict()), "tlsdiag listen ready (implicit FTPS).")
+            self.reply(
+                220,
+                *self.session.reports.reply_lines(self.verdict()),
+                "tlsdiag listen ready (implicit FTPS).",
+            )
 
     def dataReceived(self, data: bytes) -> None:
         session = self.session
@@ -347,7 +343,11 @@ class FTPServer(LineReceiver):
 
     def ftp_PASS(self, _argument: str) -> None:
         self.logged_in = True
-        self.reply(230, *verdict_lines(self.verdict()), "Logged in; LIST shows the full report.")
+        self.reply(
+            230,
+            *self.session.reports.reply_lines(self.verdict()),
+            "Logged in; LIST shows the full report.",
+        )
 
     def ftp_PBSZ(self, _argument: str) -> None:
         self.reply(200, "PBSZ=0")
@@ -367,7 +367,7 @@ class FTPServer(LineReceiver):
         self.reply(250, "Directory unchanged.")
 
     def ftp_QUIT(self, _argument: str) -> None:
-        self.reply(221, *verdict_lines(self.verdict()), "Goodbye.")
+        self.reply(221, *self.session.reports.reply_lines(self.verdict()), "Goodbye.")
         self.closing = True
         self.session.concluded = True
         transport: Any = self.transport
@@ -451,7 +451,7 @@ class FTPServer(LineReceiver):
         if channel is None or self.pending is None or not channel.ready or channel.sent:
             return
         channel.note()["command"] = self.pending
-        report = render_session(self.verdict())
+        report = self.session.reports.report(self.verdict())
         channel.send(report.replace("\n", "\r\n").encode("utf-8") + b"\r\n")
 
     def data_refused(self, channel: DataChannel) -> None:

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_listen -*-
+# -*- test-case-name: tests.integration.test_listen_clients -*-
 """The HTTPS side of a listener: any request is answered with the session's report.
 
 Status 200 when the client certificate (if one is asked for) lets the client
@@ -10,15 +10,16 @@ closed.  Plain HTTP on the TLS port gets a 400 answer saying so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure as TwistedFailure
 
 from diagnostics.listener.session import Gate, Session
-from diagnostics.listener.verdict import refused, render_session
-from diagnostics.model import Failure, Phase, ProbeResult
-from diagnostics.serialize import dumps
+from diagnostics.listener.verdict import refused
+from diagnostics.model.jsonform import dumps
+from diagnostics.model.result import Failure, Phase, ProbeResult
 
 ALPN = (b"http/1.1",)
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large"}
@@ -58,10 +59,12 @@ def response(status: int, body: str, content_type: str) -> bytes:
     return head.encode("ascii") + data
 
 
-def _body(result: ProbeResult, accept: str | None) -> tuple[str, str]:
+def _body(
+    result: ProbeResult, accept: str | None, report: Callable[[ProbeResult], str]
+) -> tuple[str, str]:
     if accept and "application/json" in accept.lower():
         return dumps(result) + "\n", "application/json"
-    return render_session(result) + "\n", "text/plain"
+    return report(result) + "\n", "text/plain"
 
 
 class ReportResponder(Protocol):
@@ -97,7 +100,7 @@ class ReportResponder(Protocol):
         verdict = session.verdict()
         status = 403 if refused(verdict) else 200
         request["response_status"] = status
-        body, content_type = _body(verdict, request["accept"])
+        body, content_type = _body(verdict, request["accept"], session.reports.report)
         self.answer(status, body, content_type)
 
     def answer(self, status: int, body: str, content_type: str) -> None:
@@ -124,7 +127,7 @@ def plain_http_answer(session: Session, data: bytes) -> None:
             reason="http request",
         )
     )
-    body = render_session(session.verdict()) + "\n"
+    body = session.reports.report(session.verdict()) + "\n"
     transport: Any = session.transport
     transport.write(response(400, body, "text/plain"))
     transport.loseConnection()

@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 
-from diagnostics.model import Finding, Severity, Side
-from diagnostics.serialize import finding_to_json
+from diagnostics.model.jsonform import finding_to_json
+from diagnostics.model.result import Finding, Severity, Side
 
 
 @attrs.frozen

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_listen -*-
+# -*- test-case-name: tests.integration.test_listen_clients -*-
 """Start and stop a listener: the listening port, the connection limit, the callback.
 
 :func:`listen` is the one entry point for the CLI, the daemon's
@@ -6,7 +6,7 @@
 material already loaded) and a callback that receives every finished
 session's judged result.  :func:`crl_material` and
 :meth:`ListenerFactory.crl_changed` give a listener its CRLs (files and URLs)
-from a :class:`~diagnostics.crl_sources.CRLSources` cache, for the CLI and the
+from a :class:`~diagnostics.tls.crl_sources.CRLSources` cache, for the CLI and the
 daemon alike.
 """
 
@@ -19,18 +19,19 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IAddress, IListeningPort
 from twisted.internet.protocol import Factory, Protocol
 
-from diagnostics.crl_sources import CRLEvent, CRLSources
 from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.listener.session import (
     ListenerMaterial,
     ListenerOptions,
     Session,
+    SessionReports,
     load_material,
     with_crls,
 )
-from diagnostics.model import Failure, ProbeResult
-from diagnostics.revocation import KnownCRL, is_url
-from diagnostics.trust import TrustError
+from diagnostics.model.result import Failure, ProbeResult
+from diagnostics.model.revocation import KnownCRL, is_url
+from diagnostics.tls.crl_sources import CRLEvent, CRLSources
+from diagnostics.tls.trust import TrustError
 
 SessionCallback = Callable[[ProbeResult], None]
 RefusedCallback = Callable[[RefusedConnections], None]
@@ -57,9 +58,12 @@ class ListenerFactory(Factory[Protocol]):
         material: ListenerMaterial,
         on_session: SessionCallback,
         on_refused: RefusedCallback | None = None,
+        *,
+        reports: SessionReports,
     ):
         self.reactor = reactor
         self.material = material
+        self.reports = reports
         self.on_session = on_session
         self.on_refused = on_refused
         self.sessions: set[Session] = set()
@@ -75,7 +79,7 @@ class ListenerFactory(Factory[Protocol]):
             self.refused += 1
             self._note_refused(addr)
             return _Refuse()
-        session = Session(self.reactor, self.material, self._finished)
+        session = Session(self.reactor, self.material, self.reports, self._finished)
         self.sessions.add(session)
         scheme = self.material.target.scheme
         if scheme == "https":
@@ -199,16 +203,17 @@ def listen(
     options: ListenerOptions | ListenerMaterial,
     on_session: SessionCallback,
     *,
+    reports: SessionReports,
     port: int | None = None,
     on_refused: RefusedCallback | None = None,
 ) -> Listener:
     """Start listening at the options' URL (or on ``port``); TrustError or CannotListenError.
 
-    ``on_refused`` receives the connections refused at the connection limit, at most one
-    report a second.
+    ``reports`` tells each session's verdict to its client; ``on_refused`` receives the
+    connections refused at the connection limit, at most one report a second.
     """
     material = options if isinstance(options, ListenerMaterial) else load_material(options)
-    factory = ListenerFactory(reactor, material, on_session, on_refused)
+    factory = ListenerFactory(reactor, material, on_session, on_refused, reports=reports)
     target = material.target
     listening = reactor.listenTCP(
         target.port if port is None else port, factory, interface=target.host

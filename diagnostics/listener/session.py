@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_listen -*-
+# -*- test-case-name: tests.integration.test_listen_clients -*-
 """One accepted connection of a listener: its TLS capture, its limits and its record.
 
 A :class:`Session` is made for every TCP connection.  Its :class:`Gate` is
@@ -8,12 +8,13 @@ the TLS layer and the application (HTTPS or FTP) from then on.  The server
 side records exactly what the client side of a probe records: every verify
 callback, both chains, the negotiated facts, plus the client's address, SNI
 and offered ALPN protocols.  When the connection ends the session becomes a
-:class:`~diagnostics.model.ProbeResult`, judged by :mod:`.verdict`.
+:class:`~diagnostics.model.result.ProbeResult`, judged by :mod:`.verdict`.
 """
 
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,17 +29,26 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import implementer
 
-from diagnostics import certs
-from diagnostics.caller import LISTENER, Caller
-from diagnostics.capture import RecordingServerCreator, select_alpn
-from diagnostics.issuing import PrivateKey
-from diagnostics.listener.verdict import SessionPolicy, judge, peer_name
-from diagnostics.model import ClientAuth, ClientInfo, Failure, Phase, ProbeResult, Target, Timings
-from diagnostics.recording import unreadable_findings
-from diagnostics.revocation import KnownCRL
-from diagnostics.serving import server_context
-from diagnostics.target import TargetError, parse_target
-from diagnostics.trust import (
+from diagnostics.listener.verdict import SessionPolicy, judge
+from diagnostics.model import certificates
+from diagnostics.model.caller import LISTENER, Caller
+from diagnostics.model.certificates import PrivateKey
+from diagnostics.model.result import (
+    ClientAuth,
+    ClientInfo,
+    Failure,
+    Phase,
+    ProbeResult,
+    Target,
+    Timings,
+    peer_name,
+)
+from diagnostics.model.revocation import KnownCRL
+from diagnostics.model.target import TargetError, parse_target
+from diagnostics.tls.creators import RecordingServerCreator, select_alpn
+from diagnostics.tls.recording import unreadable_findings
+from diagnostics.tls.serving import server_context
+from diagnostics.tls.trust import (
     TrustError,
     add_anchors,
     apply_crls,
@@ -71,6 +81,22 @@ class FTPFaults:
     refuse_auth: bool = False  # AUTH is answered 530, as by vsftpd with ssl_enable=NO
     require_session_reuse: bool = False  # a data connection that did not resume gets 522
     pasv_address: str | None = None  # PASV names this address instead of the control one
+
+
+class SessionReports(typing.Protocol):
+    """How a session's verdict is told to the partner's client.
+
+    Given by whoever starts a listener (the renderers sit above the listener, see
+    :data:`diagnostics.render.session.PLAIN_TEXT_REPORTS`).
+    """
+
+    def report(self, result: ProbeResult) -> str:
+        """The full plain-text report (the HTTPS body, the FTP ``LIST`` listing)."""
+        raise NotImplementedError
+
+    def reply_lines(self, result: ProbeResult) -> list[str]:
+        """The verdict and every finding's summary, one per line, for FTP reply texts."""
+        raise NotImplementedError
 
 
 @attrs.frozen
@@ -150,7 +176,7 @@ def load_material(
     """Read the certificate, key, client CAs and CRLs; TrustError or TargetError when unusable.
 
     ``crls``, when given, are the CRLs of ``options.crl_files`` as already loaded (files and
-    URLs, by :mod:`diagnostics.crl_sources`); ``crl_errors`` names the sources without one.
+    URLs, by :mod:`diagnostics.tls.crl_sources`); ``crl_errors`` names the sources without one.
     Otherwise every entry of ``crl_files`` is read as a file.
     """
     parse_listen_url(options.url)
@@ -204,7 +230,7 @@ def material_from(
         # that its CA's CRL is missing instead of passing unchecked.
         apply_crls(store, [k.crl for k in known])
     policy = SessionPolicy(
-        client_ca_names=tuple(certs.dn(ca.subject) for ca in client_cas),
+        client_ca_names=tuple(certificates.dn(ca.subject) for ca in client_cas),
         require_client_cert=options.require_client_cert,
         expect_cn=options.expect_cn,
     )
@@ -260,10 +286,12 @@ class Session:
         self,
         reactor: IReactorTime,
         material: ListenerMaterial,
+        reports: SessionReports,
         on_finished: Callable[[Session], None],
     ) -> None:
         self.reactor = reactor
         self.material = material
+        self.reports = reports
         self.address, self.port = "", 0
         self.on_finished = on_finished
         self.started = reactor.seconds()

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_listen_verdict -*-
+# -*- test-case-name: tests.listener.test_verdict -*-
 """The verdict on one listener session: what the partner's client did wrong, and its report.
 
 Pure data.  :func:`judge` runs the ordinary diagnosis with the roles swapped
@@ -16,9 +16,7 @@ from typing import Any
 import attrs
 from cryptography import x509
 
-from diagnostics import certs
-from diagnostics.caller import LISTENER, Caller
-from diagnostics.diagnose import (
+from diagnostics.explain.diagnose import (
     CERT_REVOKED,
     DEPTH_ZERO_SELF_SIGNED_CERT,
     SELF_SIGNED_CERT_IN_CHAIN,
@@ -28,10 +26,11 @@ from diagnostics.diagnose import (
     DiagnosisContext,
     diagnose,
 )
-from diagnostics.lint import describe
-from diagnostics.model import Finding, ProbeResult, Severity, Side, Status
-from diagnostics.render_text import render_text
-from diagnostics.revocation import KnownCRL
+from diagnostics.explain.lint import describe
+from diagnostics.model import certificates
+from diagnostics.model.caller import LISTENER, Caller
+from diagnostics.model.result import Finding, ProbeResult, Severity, Side, peer_name
+from diagnostics.model.revocation import KnownCRL
 
 # Findings that mean "the client certificate does not let this client in".
 REFUSING_IDS = frozenset(
@@ -64,16 +63,6 @@ class SessionPolicy:
     def requests_certificate(self) -> bool:
         """A client certificate is asked for (client CAs are configured)."""
         return bool(self.client_ca_names)
-
-
-def peer_name(result: ProbeResult) -> str:
-    """The client as ``address:port`` (IPv6 in brackets), or the listener when unknown."""
-    client = result.client
-    if client is None:
-        target = result.target
-        return f"{target.host}:{target.port}"
-    host = f"[{client.address}]" if ":" in client.address else client.address
-    return f"{host}:{client.port}"
 
 
 def judge(
@@ -181,7 +170,7 @@ def _certificate_findings(
             f"The client certificate {describe(leaf)} from {peer} was rejected: "
             f"{first.reason} (OpenSSL verify error {first.code} at depth {first.depth}){more}.",
             f"Accepted issuers: {_accepted(policy)}; the certificate is issued by "
-            f"'{certs.dn(leaf.issuer)}'. The findings below name the exact cause. This "
+            f"'{certificates.dn(leaf.issuer)}'. The findings below name the exact cause. This "
             "listener let the handshake finish only to report it; a production server "
             "refuses the connection.",
             _rejected_remedy({e.code for e in errors}, caller),
@@ -225,7 +214,7 @@ def _account_findings(result: ProbeResult, policy: SessionPolicy, peer: str) -> 
     leaf = result.leaf
     if expected is None or leaf is None:
         return []
-    names = certs.common_names(leaf.subject)
+    names = certificates.common_names(leaf.subject)
     if expected in names:
         return []
     shown = ", ".join(f"'{n}'" for n in names) or "none"
@@ -412,54 +401,3 @@ def _failure_findings(result: ProbeResult, peer: str, caller: Caller) -> list[Fi
             )
         ]
     return []
-
-
-# -- the report ----------------------------------------------------------------------------
-
-
-def verdict_line(result: ProbeResult) -> str:
-    """One line: status, client, listener, and the primary finding or what went well."""
-    head = f"{result.status.value.upper()} client {peer_name(result)} at {result.target.url}"
-    if result.findings:
-        primary = result.findings[0]
-        if result.status is not Status.OK or primary.severity is not Severity.INFO:
-            # The diagnosis starts failure summaries with the client's address, already said.
-            return f"{head}: {primary.summary.removeprefix(peer_name(result) + ': ')}"
-    tls = result.tls
-    if tls is None:
-        return head
-    leaf = result.leaf
-    who = f"client certificate {describe(leaf)} accepted" if leaf else "no client certificate"
-    return f"{head}: {tls.version}, {tls.cipher}, {who}"
-
-
-def _client_lines(result: ProbeResult) -> list[str]:
-    lines = []
-    client = result.client
-    if client is not None:
-        offered = ", ".join(client.alpn_offered) or "none"
-        lines.append(f"  client: sni={client.sni or '(none)'} alpn offered: {offered}")
-    http = result.http
-    if http and http.get("method"):
-        request = f"{http.get('method')} {http.get('path')} {http.get('version') or ''}".strip()
-        agent = f"  user-agent={http['user_agent']}" if http.get("user_agent") else ""
-        lines.append(f"  http request: {request}{agent}")
-    ftp = result.ftp
-    if ftp:
-        for data in ftp.get("data_connections") or []:
-            tls = data.get("tls")
-            state = "clear text"
-            if isinstance(tls, Mapping):
-                resumed = "resumed" if tls.get("session_reused") else "NOT resumed"
-                state = f"{tls.get('version')}, session {resumed}"
-            elif data.get("tls_error"):
-                state = f"TLS failed: {data['tls_error']}"
-            lines.append(f"  ftp data connection ({data.get('command')}): {state}")
-    return lines
-
-
-def render_session(result: ProbeResult) -> str:
-    """The plain-text report of one session (printed, and sent to the client)."""
-    # The generic "http:" line describes a server's answer; ours is in the client lines.
-    body = [line for line in render_text(result).splitlines()[1:] if not line.startswith("  http:")]
-    return "\n".join([verdict_line(result), *_client_lines(result), *body])

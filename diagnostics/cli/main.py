@@ -1,0 +1,51 @@
+"""The ``tlsdiag`` command line.  Every sub-command ends in an exit code, never a traceback.
+
+Exit codes (fixed): 0 ok, 1 problems, 2 usage or configuration error, 3 failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from diagnostics.cli import cert, daemon, explain, inspect, lab, listen, probe, schema, verify
+from diagnostics.cli.common import EXIT_OK, EXIT_USAGE, Parser, UsageError, tune_collector
+from diagnostics.model.version import __version__
+
+# Every sub-command, in the order ``--help`` lists them: a module with ``register(sub)``,
+# which adds its parser and sets ``handler(args, out) -> exit code`` as its default.
+COMMANDS = (probe, listen, daemon, verify, inspect, explain, cert, lab, schema)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = Parser(prog="tlsdiag", description="TLS diagnostics for HTTPS, FTPS and TLS.")
+    parser.add_argument("--version", action="version", version=f"tlsdiag {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run one sub-command; returns (and, as a script, exits with) the exit code."""
+    tune_collector()
+    stream = out if out is not None else sys.stdout
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        if args.command is None:
+            parser.print_help(stream)
+            return EXIT_USAGE
+        code: int = args.handler(args, stream)
+        return code
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK

@@ -1,0 +1,265 @@
+# -*- test-case-name: tests.daemon.test_metrics -*-
+"""Prometheus metrics of the probes, and the HTTP endpoints that serve them.
+
+``/metrics`` exposes the last result of every scheduled target; ``/probe``
+probes one allowed URL now with a configured module's settings and answers
+with that probe's metrics only (the blackbox_exporter pattern); ``/healthz``
+answers ``ok``.  Each daemon has its own registry, never the global one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import attrs
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from twisted.web import resource, server
+
+from diagnostics.daemon.config import Config, Settings, matches_allowed
+from diagnostics.model import certificates
+from diagnostics.model.result import ProbeResult, Severity, Status
+from diagnostics.model.target import TargetError, parse_target
+
+
+@attrs.frozen
+class Sample:
+    """What the metrics keep of one probe result (small: one per target)."""
+
+    success: bool
+    status: Status
+    duration: float | None
+    earliest_expiry: float | None
+    tls_version: str | None
+    verify_errors: tuple[tuple[int, int], ...]  # (code, count)
+    findings: tuple[tuple[str, str], ...]  # (id, severity)
+
+
+def sample_of(result: ProbeResult) -> Sample:
+    """The metric values of one result.
+
+    ``probe_success`` is 1 when the probe completed and no finding is an error:
+    warnings such as ``expiring_soon`` do not make an endpoint count as down.
+    """
+    success = result.failure is None and not any(
+        f.severity is Severity.ERROR for f in result.findings
+    )
+    expiry = min(
+        (certificates.not_after(c).timestamp() for c in result.served_chain),
+        default=None,
+    )
+    codes = Counter(e.code for e in result.verify_errors)
+    return Sample(
+        success=success,
+        status=result.status,
+        duration=result.timings.total_s,
+        earliest_expiry=expiry,
+        tls_version=result.tls.version if result.tls else None,
+        verify_errors=tuple(sorted(codes.items())),
+        findings=tuple((f.id, f.severity.value) for f in result.findings),
+    )
+
+
+class ProbeMetrics(Collector):
+    """The metric families of a set of targets, built from their last samples."""
+
+    def __init__(self, *, counters: bool = True) -> None:
+        self.counters = counters
+        self.samples: dict[str, Sample] = {}
+        self.probes_total: dict[tuple[str, str], int] = {}
+        self.chain_changes: dict[str, int] = {}
+
+    def observe(self, url: str, result: ProbeResult) -> None:
+        """Record the latest result of ``url``."""
+        sample = sample_of(result)
+        self.samples[url] = sample
+        key = (url, sample.status.value)
+        self.probes_total[key] = self.probes_total.get(key, 0) + 1
+
+    def chain_changed(self, url: str) -> None:
+        """Count a change of the served leaf of ``url``."""
+        self.chain_changes[url] = self.chain_changes.get(url, 0) + 1
+
+    def keep_only(self, urls: Iterable[str]) -> None:
+        """Forget the targets not in ``urls`` (after a reload removed them)."""
+        keep = set(urls)
+        self.samples = {u: s for u, s in self.samples.items() if u in keep}
+        self.probes_total = {k: v for k, v in self.probes_total.items() if k[0] in keep}
+        self.chain_changes = {u: v for u, v in self.chain_changes.items() if u in keep}
+
+    def collect(self) -> Iterator[Any]:
+        """The metric families, as prometheus_client asks for them."""
+        success = GaugeMetricFamily(
+            "probe_success",
+            "1 when the probe completed without an error finding",
+            labels=["target"],
+        )
+        duration = GaugeMetricFamily(
+            "probe_duration_seconds", "How long the probe took", labels=["target"]
+        )
+        expiry = GaugeMetricFamily(
+            "probe_ssl_earliest_cert_expiry",
+            "Earliest not-after of the served chain, as a Unix time",
+            labels=["target"],
+        )
+        version = GaugeMetricFamily(
+            "probe_tls_version_info", "The negotiated TLS version", labels=["target", "version"]
+        )
+        verify = GaugeMetricFamily(
+            "tlsdiag_verify_error",
+            "Verify callback errors of the last probe, by OpenSSL code",
+            labels=["target", "code"],
+        )
+        finding = GaugeMetricFamily(
+            "tlsdiag_finding",
+            "Findings of the last probe",
+            labels=["target", "id", "severity"],
+        )
+        for url, sample in self.samples.items():
+            success.add_metric([url], 1.0 if sample.success else 0.0)
+            if sample.duration is not None:
+                duration.add_metric([url], sample.duration)
+            if sample.earliest_expiry is not None:
+                expiry.add_metric([url], sample.earliest_expiry)
+            if sample.tls_version:
+                version.add_metric([url, sample.tls_version], 1.0)
+            for code, count in sample.verify_errors:
+                verify.add_metric([url, str(code)], float(count))
+            for finding_id, severity in sample.findings:
+                finding.add_metric([url, finding_id, severity], 1.0)
+        yield from (success, duration, expiry, version, verify, finding)
+        if not self.counters:
+            return
+        probes = CounterMetricFamily(
+            "tlsdiag_probes", "Probes run, by status", labels=["target", "status"]
+        )
+        for (url, status), count in self.probes_total.items():
+            probes.add_metric([url, status], float(count))
+        changes = CounterMetricFamily(
+            "tlsdiag_chain_changed", "Changes of the served leaf certificate", labels=["target"]
+        )
+        for url, count in self.chain_changes.items():
+            changes.add_metric([url], float(count))
+        yield probes
+        yield changes
+
+
+def new_registry(collector: ProbeMetrics) -> CollectorRegistry:
+    """A registry of its own holding ``collector`` (never the process-global one)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The registry in the Prometheus text format."""
+    data: bytes = generate_latest(registry)
+    return data
+
+
+# -- HTTP ---------------------------------------------------------------------------------
+
+ProbeNow = Callable[[str, Settings], "defer.Deferred[ProbeResult]"]
+
+
+def _answer(request: Any, code: int, text: str) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+    return (text + "\n").encode("utf-8")
+
+
+class MetricsPage(resource.Resource):
+    """``/metrics``: every scheduled target's last result."""
+
+    isLeaf = True
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.registry = registry
+
+    def render_GET(self, request: Any) -> bytes:
+        """The exposition text."""
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
+        return exposition(self.registry)
+
+
+class HealthPage(resource.Resource):
+    """``/healthz``: the process answers."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Any) -> bytes:
+        """``ok``."""
+        return _answer(request, 200, "ok")
+
+
+class ProbePage(resource.Resource):
+    """``/probe?target=URL&module=NAME``: probe an allowed URL now, answer its metrics."""
+
+    isLeaf = True
+
+    def __init__(self, config: Callable[[], Config], probe_now: ProbeNow) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.config = config
+        self.probe_now = probe_now
+
+    def render_GET(self, request: Any) -> bytes | int:
+        """Check the request, start the probe, answer when it ends."""
+        args: Mapping[bytes, list[bytes]] = request.args or {}
+        url = args.get(b"target", [b""])[0].decode("utf-8", "replace")
+        module = args.get(b"module", [b""])[0].decode("utf-8", "replace")
+        config = self.config()
+        if not url:
+            return _answer(request, 400, "missing the target parameter: /probe?target=URL")
+        if not module:
+            return _answer(request, 400, "missing the module parameter: &module=NAME")
+        settings = config.modules.get(module)
+        if settings is None:
+            known = ", ".join(sorted(config.modules)) or "none configured"
+            return _answer(request, 400, f"unknown module {module!r} (modules: {known})")
+        try:
+            target = parse_target(url, servername=settings.servername)
+        except TargetError as exc:
+            return _answer(request, 400, f"bad target: {exc}")
+        if not matches_allowed(target.url, config.daemon.allowed_targets):
+            return _answer(
+                request,
+                403,
+                f"target {target.url!r} is not allowed: it matches no [daemon] allowed_targets "
+                "pattern",
+            )
+        finished: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: finished.append(True))
+
+        def respond(result: ProbeResult) -> None:
+            if finished:
+                return
+            collector = ProbeMetrics(counters=False)
+            collector.observe(target.url, result)
+            request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
+            request.write(exposition(new_registry(collector)))
+            request.finish()
+
+        def failed(failure: Failure) -> None:
+            if not finished:
+                request.write(_answer(request, 500, f"probe failed: {failure.getErrorMessage()}"))
+                request.finish()
+
+        self.probe_now(target.url, settings).addCallback(respond).addErrback(failed)
+        return server.NOT_DONE_YET
+
+
+def resource_tree(
+    registry: CollectorRegistry, config: Callable[[], Config], probe_now: ProbeNow
+) -> resource.Resource:
+    """The root of the metrics listener: /metrics, /probe, /healthz."""
+    root = resource.Resource()  # type: ignore[no-untyped-call]
+    root.putChild(b"metrics", MetricsPage(registry))
+    root.putChild(b"probe", ProbePage(config, probe_now))
+    root.putChild(b"healthz", HealthPage())  # type: ignore[no-untyped-call]
+    return root

@@ -1,0 +1,159 @@
+"""The JSON form of a result (fixed keys: see the README and ``tlsdiag schema``).  Pure."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from importlib import resources
+from typing import Any
+
+from diagnostics.model import certificates
+from diagnostics.model.result import Finding, OCSPFacts, ProbeResult, VerifyEvent
+from diagnostics.model.version import __version__
+
+SCHEMA_VERSION = 1
+
+
+def finding_to_json(finding: Finding) -> dict[str, Any]:
+    """One ``FINDING`` object."""
+    return {
+        "id": finding.id,
+        "severity": finding.severity.value,
+        "side": finding.side.value,
+        "summary": finding.summary,
+        "detail": finding.detail,
+        "remedy": finding.remedy,
+    }
+
+
+def verify_error_to_json(event: VerifyEvent) -> dict[str, Any]:
+    """One entry of ``verify_errors``."""
+    return {
+        "depth": event.depth,
+        "code": event.code,
+        "name": event.name,
+        "reason": event.reason,
+        "subject": certificates.dn(event.certificate.subject) if event.certificate else None,
+    }
+
+
+def _iso(when: datetime.datetime | None) -> str | None:
+    return certificates.iso_time(when) if when is not None else None
+
+
+def ocsp_to_json(facts: OCSPFacts) -> dict[str, Any]:
+    """The ``ocsp`` object: what the server stapled in answer to the probe's request."""
+    return {
+        "stapled": facts.stapled,
+        "response_status": facts.response_status,
+        "cert_status": facts.cert_status,
+        "this_update": _iso(facts.this_update),
+        "next_update": _iso(facts.next_update),
+        "produced_at": _iso(facts.produced_at),
+        "revocation_time": _iso(facts.revocation_time),
+        "revocation_reason": facts.revocation_reason,
+        "responder": facts.responder,
+        "serial": f"{facts.serial_number:X}" if facts.serial_number is not None else None,
+        "error": facts.error,
+    }
+
+
+def result_to_json(result: ProbeResult) -> dict[str, Any]:
+    """The whole result as a JSON-ready dict."""
+    target = result.target
+    tls = result.tls
+    failure = result.failure
+    return {
+        "status": result.status.value,
+        "failed_phase": failure.phase.value if failure else None,
+        "error": (
+            {
+                "kind": failure.kind,
+                "message": failure.message,
+                "reason": failure.reason,
+            }
+            if failure
+            else None
+        ),
+        "target": {
+            "url": target.url,
+            "scheme": target.scheme,
+            "host": target.host,
+            "port": target.port,
+            "servername": target.verify_name,
+        },
+        "tls": (
+            {
+                "version": tls.version,
+                "cipher": tls.cipher,
+                "alpn": tls.alpn,
+                "session_reused": tls.session_reused,
+                "openssl_version": tls.openssl_version,
+                "client_ca_names": list(tls.client_ca_names),
+                "sni": tls.servername_sent,
+            }
+            if tls
+            else None
+        ),
+        "served_chain": [certificates.cert_to_json(c) for c in result.served_chain],
+        "verified_chain": [certificates.cert_to_json(c) for c in result.verified_chain],
+        "verify_errors": [verify_error_to_json(e) for e in result.verify_errors],
+        "hostname": (
+            {
+                "name": result.hostname.name,
+                "matched": result.hostname.matched,
+                "names_in_cert": list(result.hostname.names_in_cert),
+                "error": result.hostname.error,
+            }
+            if result.hostname
+            else None
+        ),
+        "client_auth": (
+            {
+                "requested": result.client_auth.requested,
+                "sent": result.client_auth.sent,
+                "ca_names": list(result.client_auth.ca_names),
+            }
+            if result.client_auth
+            else None
+        ),
+        "client": (
+            {
+                "address": result.client.address,
+                "port": result.client.port,
+                "sni": result.client.sni,
+                "alpn_offered": list(result.client.alpn_offered),
+            }
+            if result.client
+            else None
+        ),
+        "findings": [finding_to_json(f) for f in result.findings],
+        "ocsp": ocsp_to_json(result.ocsp) if result.ocsp is not None else None,
+        "http": dict(result.http) if result.http is not None else None,
+        "ftp": dict(result.ftp) if result.ftp is not None else None,
+        "timings": {
+            "connect_s": result.timings.connect_s,
+            "handshake_s": result.timings.handshake_s,
+            "total_s": result.timings.total_s,
+        },
+        "started_at": (
+            datetime.datetime.fromtimestamp(result.started_at, datetime.UTC).isoformat(
+                timespec="milliseconds"
+            )
+            if result.started_at
+            else None
+        ),
+        "tlsdiag_version": __version__,
+    }
+
+
+def dumps(result: ProbeResult) -> str:
+    """One line of JSON for a result."""
+    return json.dumps(result_to_json(result), sort_keys=False, default=str)
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a result, as shipped in the package."""
+    text = resources.files("diagnostics").joinpath("result.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded

@@ -1,0 +1,41 @@
+"""What a probe is asked to do: trust, identity, limits.  Pure data."""
+
+from __future__ import annotations
+
+import attrs
+
+from diagnostics.model.caller import PROBE, Caller
+
+
+@attrs.frozen
+class TrustConfig:
+    """The trust material and client identity of a probe, by file name.
+
+    Equal configurations share one loaded, parsed trust store and one TLS context.
+    """
+
+    ca_files: tuple[str, ...] = ()
+    system_trust: bool = False
+    crl_files: tuple[str, ...] = ()  # CRL file names or http:// URLs
+    crl_check: str = "leaf"  # "leaf" or "chain" (see diagnostics.tls.revocation.CheckMode)
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+@attrs.frozen
+class ProbeOptions:
+    """Everything a probe engine needs besides the target."""
+
+    trust: TrustConfig = TrustConfig()
+    timeout: float = 10.0
+    family: int | None = None  # 4, 6 or None for either
+    user: str = "anonymous"
+    password: str = attrs.field(default="anonymous@", repr=False)
+    data_channel: bool = True
+    post_handshake_wait: float = 0.5
+    fetch_issuer: bool = False
+    crl_from_cdp: bool = False
+    warn_days: int = 30
+    critical_days: int = 7
+    caller: Caller = PROBE
+    """Whose options the remedies name (``tlsdiag probe``'s, or the daemon's keys)."""

@@ -1,0 +1,220 @@
+"""Trust material: CA lists, CRLs and client identities, loaded once and shared.
+
+A daemon runs thousands of probes on the same few trust configurations, so each
+distinct :class:`~diagnostics.model.options.TrustConfig` is read, parsed and turned
+into an ``SSL.Context`` once.  A file that changes on disk (size or mtime) is
+read again on next use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+
+import attrs
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from OpenSSL import SSL, crypto
+
+from diagnostics.model.options import TrustConfig
+from diagnostics.model.revocation import CheckMode, CRLError, is_url, parse_crl
+from diagnostics.tls.stapling import record_staples
+
+_SHA256 = hashes.SHA256()
+
+
+class TrustError(ValueError):
+    """Trust or identity material that cannot be used, with the file and the reason."""
+
+
+def read_file(path: str, what: str) -> bytes:
+    """Read a whole file or raise TrustError naming it."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise TrustError(f"{what} {path!r} cannot be read: {exc.strerror or exc}") from None
+
+
+def load_certificates(path: str, what: str = "CA file") -> tuple[x509.Certificate, ...]:
+    """Every certificate of a PEM bundle (or one DER certificate); TrustError when none."""
+    data = read_file(path, what)
+    if b"-----BEGIN" in data:
+        try:
+            certs = tuple(x509.load_pem_x509_certificates(data))
+        except ValueError as exc:
+            raise TrustError(
+                f"{what} {path!r} holds a PEM block that does not parse: {exc}"
+            ) from None
+        return certs
+    try:
+        return (x509.load_der_x509_certificate(data),)
+    except ValueError:
+        raise TrustError(
+            f"{what} {path!r} is neither PEM certificates nor a DER certificate"
+        ) from None
+
+
+def load_crl(path: str) -> x509.CertificateRevocationList:
+    """One CRL from a PEM or DER file; TrustError when it does not parse."""
+    data = read_file(path, "CRL file")
+    try:
+        return parse_crl(data)
+    except CRLError as exc:
+        raise TrustError(f"CRL file {path!r} does not parse: {exc}") from None
+
+
+def crl_flags(mode: str) -> int:
+    """The OpenSSL store flags for a CRL check mode (``leaf`` or ``chain``)."""
+    flags = crypto.X509StoreFlags.CRL_CHECK
+    if CheckMode(mode) is CheckMode.CHAIN:
+        flags |= crypto.X509StoreFlags.CRL_CHECK_ALL
+    return flags
+
+
+def add_anchors(store: crypto.X509Store, certificates: Iterable[x509.Certificate]) -> None:
+    """Trust ``certificates`` in ``store``; a certificate listed twice is trusted once."""
+    for cert in certificates:
+        try:
+            store.add_cert(crypto.X509.from_cryptography(cert))
+        except crypto.Error:
+            continue  # already in the store
+
+
+def apply_crls(
+    store: crypto.X509Store,
+    crls: Sequence[x509.CertificateRevocationList],
+    mode: str = CheckMode.LEAF,
+) -> None:
+    """Add CRLs to a store and switch CRL checking on (even with none: then code 3 says so)."""
+    for crl in crls:
+        store.add_crl(crl)
+    store.set_flags(crl_flags(mode))
+
+
+@attrs.frozen
+class TrustMaterial:
+    """A loaded trust configuration: the parsed certificates and the ready TLS context."""
+
+    config: TrustConfig
+    trusted: tuple[x509.Certificate, ...]
+    crls: tuple[x509.CertificateRevocationList, ...]
+    context: SSL.Context
+
+
+def _signature(
+    config: TrustConfig, crls: Sequence[x509.CertificateRevocationList] | None
+) -> tuple[object, ...]:
+    crl_files = config.crl_files if crls is None else ()
+    paths = [*config.ca_files, *crl_files, config.cert_file or "", config.key_file or ""]
+    stats: list[object] = []
+    for path in paths:
+        try:
+            st = os.stat(path) if path else None
+        except OSError:
+            st = None
+        stats.append((path, st.st_mtime_ns, st.st_size) if st else (path, None, None))
+    # CRLs handed in (fetched, refreshed) count by their contents.
+    contents = tuple(crl.fingerprint(_SHA256) for crl in crls or ())
+    return (config, tuple(stats), contents)
+
+
+def _build(
+    config: TrustConfig, given: Sequence[x509.CertificateRevocationList] | None
+) -> TrustMaterial:
+    if not config.ca_files and not config.system_trust:
+        trusted: tuple[x509.Certificate, ...] = ()
+    else:
+        trusted = tuple(cert for path in config.ca_files for cert in load_certificates(path))
+    if given is None:
+        urls = [entry for entry in config.crl_files if is_url(entry)]
+        if urls:
+            raise TrustError(
+                f"the CRL at {urls[0]} must be fetched first (diagnostics.tls.crl_sources)"
+            )
+        crls = tuple(load_crl(path) for path in config.crl_files)
+    else:
+        crls = tuple(given)
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    # The verify callback is installed per connection (it records events); the
+    # context-level mode only asks OpenSSL to verify.
+    ctx.set_verify(SSL.VERIFY_PEER, None)
+    # Sessions are taken from their connection (FTPS data channels) and never looked up in
+    # OpenSSL's own client cache, which would keep every session (and its peer chain) of a
+    # daemon's probes, up to 20,480 of them.
+    ctx.set_session_cache_mode(SSL.SESS_CACHE_CLIENT | SSL.SESS_CACHE_NO_INTERNAL_STORE)
+    # Every probe asks for a stapled OCSP response; this records the answer.
+    record_staples(ctx)
+    store = ctx.get_cert_store()
+    assert store is not None
+    add_anchors(store, trusted)
+    if config.system_trust:
+        ctx.set_default_verify_paths()
+    if config.crl_files:
+        apply_crls(store, crls, config.crl_check)
+    if config.cert_file or config.key_file:
+        if not (config.cert_file and config.key_file):
+            raise TrustError("a client certificate needs both --cert and --key")
+        read_file(config.cert_file, "client certificate")
+        read_file(config.key_file, "client key")
+        try:
+            ctx.use_certificate_chain_file(config.cert_file)
+        except SSL.Error as exc:
+            raise TrustError(
+                f"client certificate {config.cert_file!r} cannot be used: {ssl_reason(exc)}"
+            ) from None
+        try:
+            ctx.use_privatekey_file(config.key_file)
+            ctx.check_privatekey()
+        except SSL.Error as exc:
+            raise TrustError(
+                f"client key {config.key_file!r} cannot be used with {config.cert_file!r}: "
+                f"{ssl_reason(exc)}"
+            ) from None
+    return TrustMaterial(config=config, trusted=trusted, crls=crls, context=ctx)
+
+
+def ssl_reason(exc: BaseException) -> str:
+    """The last OpenSSL reason string held by a pyOpenSSL error (``wrong version number``)."""
+    args = getattr(exc, "args", ())
+    if args and isinstance(args[0], list) and args[0]:
+        last = args[0][-1]
+        if isinstance(last, tuple) and len(last) == 3:
+            return str(last[2])
+    if args and isinstance(args[0], list):
+        return "unspecified TLS error (empty OpenSSL error queue)"
+    return str(exc) or type(exc).__name__
+
+
+class TrustCache:
+    """Loaded trust material, one entry per distinct configuration."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[TrustConfig, tuple[tuple[object, ...], TrustMaterial]] = {}
+        self.loads = 0
+
+    def get(
+        self,
+        config: TrustConfig,
+        crls: Sequence[x509.CertificateRevocationList] | None = None,
+    ) -> TrustMaterial:
+        """The material for ``config``, loading it when new or when a file changed.
+
+        ``crls``, when given, are the current CRLs of ``config.crl_files`` (files
+        and URLs, as :mod:`diagnostics.tls.crl_sources` holds them); otherwise the
+        CRL files are read here, and a CRL URL is an error.
+        """
+        signature = _signature(config, crls)
+        with self._lock:
+            entry = self._entries.get(config)
+            if entry is not None and entry[0] == signature:
+                return entry[1]
+            material = _build(config, crls)
+            self.loads += 1
+            self._entries[config] = (signature, material)
+            return material
+
+
+DEFAULT_CACHE = TrustCache()
