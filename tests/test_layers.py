@@ -36,7 +36,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 PURE = frozenset({"model", "explain", "render"})
 IMPURE_LIBRARIES = frozenset({"twisted", "OpenSSL", "zope"})
 # The only modules at the top of the package: the public API and ``python -m diagnostics``.
-TOP_LEVEL = frozenset({"__init__.py", "__main__.py", "py.typed", "result.schema.json"})
+TOP_LEVEL = frozenset({"__init__.py", "__main__.py", "py.typed"})
 
 
 def module_name(path: Path) -> str:

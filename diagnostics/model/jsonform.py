@@ -154,6 +154,6 @@ def dumps(result: ProbeResult) -> str:
 
 def schema() -> dict[str, Any]:
     """The JSON Schema of a result, as shipped in the package."""
-    text = resources.files("diagnostics").joinpath("result.schema.json").read_text("utf-8")
+    text = resources.files("diagnostics.model").joinpath("result.schema.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded

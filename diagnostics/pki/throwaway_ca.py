@@ -97,6 +97,13 @@ def _general_name(value: str) -> x509.GeneralName:
         return x509.DNSName(value)
 
 
+def _signature(key: PrivateKey, tbs: bytes, digest: hashes.HashAlgorithm) -> bytes:
+    """The signature of certificate contents edited after signing (ECDSA, or RSA PKCS#1 v1.5)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(tbs, ec.ECDSA(digest))
+    return key.sign(tbs, padding.PKCS1v15(), digest)
+
+
 def _sign(
     builder: x509.CertificateBuilder, issuer_key: PrivateKey, hash: HashName
 ) -> x509.Certificate:
@@ -106,7 +113,7 @@ def _sign(
         raise ValueError(f"a {hash} signature needs an RSA issuer key")
     strong = builder.sign(issuer_key, hashes.SHA256())
     tbs = strong.tbs_certificate_bytes.replace(_RSA_SHA256_OID, _RSA_WEAK_OIDS[hash])
-    weak_signature = issuer_key.sign(tbs, padding.PKCS1v15(), _WEAK_HASHES[hash])
+    weak_signature = _signature(issuer_key, tbs, _WEAK_HASHES[hash])
     der = strong.public_bytes(serialization.Encoding.DER)
     # Same OID length and same RSA signature length: the outer framing does not change.
     der = der.replace(strong.tbs_certificate_bytes, tbs).replace(
@@ -322,3 +329,42 @@ def make_crl(
 def pem(certs: Sequence[x509.Certificate]) -> bytes:
     """Certificates as one PEM bundle, in the given order."""
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+# -- a certificate OpenSSL reads and cryptography refuses (for hostile-input tests) ---------
+
+
+def _der_header_length(der: bytes, pos: int) -> tuple[int, int]:
+    """The header size and the content size of the DER element at ``pos``."""
+    first = der[pos + 1]
+    if first < 0x80:
+        return 2, first
+    count = first & 0x7F
+    return 2 + count, int.from_bytes(der[pos + 2 : pos + 2 + count], "big")
+
+
+def _der_element(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    encoded = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(encoded)]) + encoded + content
+
+
+def with_version(cert: x509.Certificate, issuer_key: PrivateKey, version: int) -> bytes:
+    """``cert`` as DER with its version field set to ``version`` and signed again by
+    ``issuer_key``: OpenSSL reads and serves it, cryptography refuses it (InvalidVersion)."""
+    tbs = bytearray(cert.tbs_certificate_bytes)
+    at = tbs.index(bytes.fromhex("a003020102"))  # [0] EXPLICIT INTEGER 2 (v3)
+    tbs[at + 4] = version
+    digest = cert.signature_hash_algorithm
+    assert digest is not None
+    signature = _signature(issuer_key, bytes(tbs), digest)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    header, _ = _der_header_length(der, 0)
+    tbs_header, tbs_size = _der_header_length(der, header)
+    algorithm_at = header + tbs_header + tbs_size
+    algorithm_header, algorithm_size = _der_header_length(der, algorithm_at)
+    algorithm = der[algorithm_at : algorithm_at + algorithm_header + algorithm_size]
+    body = bytes(tbs) + algorithm + _der_element(0x03, b"\x00" + signature)
+    return _der_element(0x30, body)
