@@ -10,12 +10,13 @@ import gc
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.result import ProbeResult
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 
 
-class UsageError(Exception):
+class UsageError(TlsdiagError):
     """Bad arguments or configuration: one line for the user, exit 2."""
 
 

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from diagnostics.lab.endpoints import DEFAULT_BASE_PORT, base_port_problem
 from diagnostics.lab.manifest import ManifestEntry
 from diagnostics.model.caller import DAEMON_PROBE
+from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.options import ProbeOptions, TrustConfig
 from diagnostics.model.result import Target
 from diagnostics.model.target import TargetError, parse_target
@@ -94,7 +95,7 @@ class ConfigProblem:
         return f"{where}: {self.message}"
 
 
-class ConfigError(ValueError):
+class ConfigError(TlsdiagError, ValueError):
     """A configuration that cannot be used; ``problems`` lists every reason."""
 
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:

@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+from diagnostics.model.errors import TlsdiagError
+
 STATE_FILE = "state.json"
 FORMAT = 1
 # Far above what any real target list needs (a few hundred bytes per target); a bigger file
@@ -52,7 +54,7 @@ def state_location(
     return path, None
 
 
-class StateError(ValueError):
+class StateError(TlsdiagError, ValueError):
     """A state file that cannot be used, with the reason."""
 
 

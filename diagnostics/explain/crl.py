@@ -13,16 +13,19 @@ import datetime
 from cryptography import x509
 
 from diagnostics.explain.lint import CertFinding, describe
+from diagnostics.explain.wording import ago
 from diagnostics.model import certificates
 from diagnostics.model.caller import PROBE, Caller
-from diagnostics.model.result import Finding, Severity, Side
-from diagnostics.model.revocation import (
+from diagnostics.model.openssl_codes import (
     CERT_REVOKED,
     CRL_HAS_EXPIRED,
     CRL_NOT_YET_VALID,
     CRL_SIGNATURE_FAILURE,
     UNABLE_TO_GET_CRL,
     UNHANDLED_CRITICAL_CRL_EXTENSION,
+)
+from diagnostics.model.result import Finding, Severity, Side
+from diagnostics.model.revocation import (
     KnownCRL,
     RevocationOutcome,
     is_url,
@@ -65,13 +68,6 @@ class _Perspective:
         if outcome.from_cdp or (crl is not None and is_url(crl.source)):
             return self.owner
         return self.judge
-
-
-def _ago(delta: datetime.timedelta) -> str:
-    if delta.days >= 1:
-        return f", {delta.days} day{'s' if delta.days != 1 else ''} ago"
-    hours = int(delta.total_seconds() // 3600)
-    return f", {hours} hour{'s' if hours != 1 else ''} ago" if hours >= 1 else ""
 
 
 def revocation_finding(
@@ -197,7 +193,7 @@ def _expired(outcome: RevocationOutcome, view: _Perspective) -> Finding:
     crl = outcome.crl
     issuer = certificates.dn(outcome.certificate.issuer)
     end = crl.next_update if crl is not None else None
-    when = f" on {certificates.iso_time(end)}{_ago(view.now - end)}" if end is not None else ""
+    when = f" on {certificates.iso_time(end)}{_since(view.now - end)}" if end is not None else ""
     side = view.published(crl, outcome)
     if side is view.judge:
         remedy = "Update your CRL: download the CA's current one" + (
@@ -274,3 +270,8 @@ def _critical_extension(outcome: RevocationOutcome, view: _Perspective) -> Findi
         f"{describe(outcome.certificate)} cannot be checked.",
         f"The CA '{issuer}' must publish CRLs without unknown critical extensions.",
     )
+
+
+def _since(delta: datetime.timedelta) -> str:
+    words = ago(delta, hours=True)
+    return f", {words}" if words else ""

@@ -29,8 +29,24 @@ from diagnostics.explain.lint import (
     weak_key,
 )
 from diagnostics.explain.ocsp import staple_findings
+from diagnostics.explain.wording import ago, sentence
 from diagnostics.model import certificates, revocation
 from diagnostics.model.caller import PROBE, Caller
+from diagnostics.model.openssl_codes import (
+    CA_KEY_TOO_SMALL,
+    CA_MD_TOO_WEAK,
+    CERT_HAS_EXPIRED,
+    CERT_NOT_YET_VALID,
+    DEPTH_ZERO_SELF_SIGNED_CERT,
+    EE_KEY_TOO_SMALL,
+    HOSTNAME_MISMATCH,
+    INVALID_PURPOSE,
+    IP_ADDRESS_MISMATCH,
+    SELF_SIGNED_CERT_IN_CHAIN,
+    UNABLE_TO_GET_ISSUER_CERT,
+    UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+    UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+)
 from diagnostics.model.result import (
     Failure,
     Finding,
@@ -51,22 +67,6 @@ CONNECTION_KINDS = (
     "connection_closed",
 )
 
-# OpenSSL verify codes (X509_V_ERR_*) that get their own reasoning here.
-UNABLE_TO_GET_ISSUER_CERT = 2
-UNABLE_TO_GET_CRL = 3
-CERT_NOT_YET_VALID = 9
-CERT_HAS_EXPIRED = 10
-DEPTH_ZERO_SELF_SIGNED_CERT = 18
-SELF_SIGNED_CERT_IN_CHAIN = 19
-UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
-UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
-CERT_REVOKED = 23
-INVALID_PURPOSE = 26
-HOSTNAME_MISMATCH = 62
-IP_ADDRESS_MISMATCH = 64
-EE_KEY_TOO_SMALL = 66
-CA_KEY_TOO_SMALL = 67
-CA_MD_TOO_WEAK = 68
 _ISSUER_CODES = frozenset(
     {UNABLE_TO_GET_ISSUER_CERT, UNABLE_TO_GET_ISSUER_CERT_LOCALLY, UNABLE_TO_VERIFY_LEAF_SIGNATURE}
 )
@@ -150,11 +150,6 @@ def diagnose(result: ProbeResult, context: DiagnosisContext = DiagnosisContext()
 
 def _key_id(value: bytes | None) -> str | None:
     return ":".join(f"{b:02X}" for b in value) if value else None
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if not text or text[-1] in ".!?" else text + "."
 
 
 @attrs.define
@@ -308,11 +303,11 @@ class _Diagnosis:
                 f"Probing {self.where} failed during the {phase} phase: {failure.message}",
                 f"Failure kind: {failure.kind}.",
             )
-        summary = f"{self.where}: {_sentence(explained.summary)[:-1]} (during the {phase} phase)."
+        summary = f"{self.where}: {sentence(explained.summary)[:-1]} (during the {phase} phase)."
         if failure.kind == "tls_error" and failure.reason:
             detail = [f"OpenSSL reported “{failure.reason}”."]
         else:
-            detail = [_sentence(failure.message)] if failure.message else []
+            detail = [sentence(failure.message)] if failure.message else []
         auth = self.result.client_auth
         if self.role == "server" and auth is not None and auth.requested and not auth.sent:
             accepted = "; ".join(f"'{name}'" for name in auth.ca_names) or "any CA (no names sent)"
@@ -499,7 +494,7 @@ class _Diagnosis:
         return self._cf(
             entry.finding_id,
             side,
-            f"{_sentence(entry.summary)[:-1]}: {about}, OpenSSL error {event.code} ({reason}).",
+            f"{sentence(entry.summary)[:-1]}: {about}, OpenSSL error {event.code} ({reason}).",
             " ".join(entry.causes),
             entry.remedy,
             cert,
@@ -709,7 +704,7 @@ class _Diagnosis:
 
     def expired(self, cert: x509.Certificate, depth: int) -> CertFinding:
         end = certificates.iso_time(certificates.not_after(cert))
-        ago = _ago(self.now - certificates.not_after(cert))
+        ago = _days_ago(self.now - certificates.not_after(cert))
         kind = self._kind(cert, depth)
         if kind == "certificate":
             return self._cf(
@@ -906,8 +901,6 @@ def _name_matches(pattern: str, name: str) -> bool:
     return pattern == name
 
 
-def _ago(delta: datetime.timedelta) -> str:
-    days = delta.days
-    if days < 1:
-        return ""
-    return f" ({days} day{'s' if days != 1 else ''} ago)"
+def _days_ago(delta: datetime.timedelta) -> str:
+    words = ago(delta)
+    return f" ({words})" if words else ""

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from diagnostics.explain import catalogue
+from diagnostics.explain.wording import sentence
 from diagnostics.model.result import Finding, ProbeResult, Severity, Side
 
 __all__ = ["ftp_findings"]
@@ -42,11 +43,6 @@ def _reply_text(reply: Mapping[str, Any] | None) -> str:
     return f"{reply.get('code')} {text}".strip()
 
 
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if not text or text[-1] in ".!?" else text + "."
-
-
 def _explained(where: str, command: str, reply: Mapping[str, Any]) -> Finding:
     """A reply without a rule of its own, explained by the catalogue."""
     code = int(reply.get("code") or 0)
@@ -58,7 +54,7 @@ def _explained(where: str, command: str, reply: Mapping[str, Any]) -> Finding:
         id=explanation.finding_id,
         severity=explanation.severity,
         side=explanation.side,
-        summary=f"{where}: {what}. {_sentence(explanation.summary)}",
+        summary=f"{where}: {what}. {sentence(explanation.summary)}",
         detail=" ".join(explanation.causes),
         remedy=explanation.remedy,
     )

@@ -45,12 +45,13 @@ from diagnostics.lab.endpoints import (
 from diagnostics.lab.manifest import ManifestEntry, entries, write_state
 from diagnostics.listener.service import Listener, listen
 from diagnostics.listener.session import FTPFaults, ListenerOptions, material_from
+from diagnostics.model.errors import TlsdiagError
 from diagnostics.pki.throwaway_ca import pem
 from diagnostics.render.session import PLAIN_TEXT_REPORTS
 from diagnostics.tls.serving import ServerCreator, server_context
 
 
-class LabError(Exception):
+class LabError(TlsdiagError):
     """The lab cannot start (a port is taken, the state folder cannot be written)."""
 
 

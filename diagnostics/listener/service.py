@@ -12,6 +12,7 @@ daemon alike.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,8 +20,11 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IAddress, IListeningPort
 from twisted.internet.protocol import Factory, Protocol
 
+from diagnostics.listener.ftps import ftps_gate
+from diagnostics.listener.https import https_gate
 from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.listener.session import (
+    Gate,
     ListenerMaterial,
     ListenerOptions,
     Session,
@@ -28,10 +32,17 @@ from diagnostics.listener.session import (
     load_material,
     with_crls,
 )
-from diagnostics.model.result import Failure, ProbeResult
+from diagnostics.model.result import Failure, ProbeResult, Scheme
 from diagnostics.model.revocation import KnownCRL, is_url
 from diagnostics.tls.crl_sources import CRLEvent, CRLSources
 from diagnostics.tls.trust import TrustError
+
+# The protocol of each scheme a listener serves (tests check it covers every listenable one).
+GATES: dict[Scheme, Callable[[Session], Gate]] = {
+    Scheme.HTTPS: https_gate,
+    Scheme.FTPS: functools.partial(ftps_gate, implicit=True),
+    Scheme.FTPES: functools.partial(ftps_gate, implicit=False),
+}
 
 SessionCallback = Callable[[ProbeResult], None]
 RefusedCallback = Callable[[RefusedConnections], None]
@@ -81,14 +92,7 @@ class ListenerFactory(Factory[Protocol]):
             return _Refuse()
         session = Session(self.reactor, self.material, self.reports, self._finished)
         self.sessions.add(session)
-        scheme = self.material.target.scheme
-        if scheme == "https":
-            from diagnostics.listener.https import https_gate
-
-            return https_gate(session)
-        from diagnostics.listener.ftps import ftps_gate
-
-        return ftps_gate(session, implicit=scheme == "ftps")
+        return GATES[Scheme(self.material.target.scheme)](session)
 
     def _note_refused(self, addr: IAddress | None) -> None:
         """Count a refusal; report now, or once the interval since the last report is over."""

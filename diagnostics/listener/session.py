@@ -34,6 +34,7 @@ from diagnostics.model import certificates
 from diagnostics.model.caller import LISTENER, Caller
 from diagnostics.model.certificates import PrivateKey
 from diagnostics.model.result import (
+    LISTEN_SCHEMES,
     ClientAuth,
     ClientInfo,
     Failure,
@@ -58,7 +59,6 @@ from diagnostics.tls.trust import (
     ssl_reason,
 )
 
-LISTEN_SCHEMES = ("https", "ftps", "ftpes")
 _HTTP_METHOD = re.compile(rb"^[A-Z]{3,10} ")
 _SESSION_ID_CONTEXT = b"tlsdiag-listen"
 

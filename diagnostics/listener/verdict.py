@@ -16,19 +16,18 @@ from typing import Any
 import attrs
 from cryptography import x509
 
-from diagnostics.explain.diagnose import (
+from diagnostics.explain.diagnose import DiagnosisContext, diagnose
+from diagnostics.explain.lint import describe
+from diagnostics.model import certificates
+from diagnostics.model.caller import LISTENER, Caller
+from diagnostics.model.openssl_codes import (
     CERT_REVOKED,
     DEPTH_ZERO_SELF_SIGNED_CERT,
     SELF_SIGNED_CERT_IN_CHAIN,
     UNABLE_TO_GET_ISSUER_CERT,
     UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
     UNABLE_TO_VERIFY_LEAF_SIGNATURE,
-    DiagnosisContext,
-    diagnose,
 )
-from diagnostics.explain.lint import describe
-from diagnostics.model import certificates
-from diagnostics.model.caller import LISTENER, Caller
 from diagnostics.model.result import Finding, ProbeResult, Severity, Side, peer_name
 from diagnostics.model.revocation import KnownCRL
 

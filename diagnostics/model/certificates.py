@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import functools
 import ipaddress
-from typing import Any
 
 import attrs
 from cryptography import x509
@@ -340,24 +339,3 @@ def is_ip_literal(name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def cert_to_json(cert: x509.Certificate) -> dict[str, Any]:
-    """The ``CERT`` object of the JSON result (fixed keys)."""
-    key_type, key_bits = key_type_and_bits(cert)
-    sans = subject_alt_names(cert)
-    return {
-        "subject": dn(cert.subject),
-        "issuer": dn(cert.issuer),
-        "serial": format(cert.serial_number, "X"),
-        "not_before": iso_time(not_before(cert)),
-        "not_after": iso_time(not_after(cert)),
-        "sha256": sha256_hex(cert),
-        "key_type": key_type,
-        "key_bits": key_bits,
-        "signature_algorithm": signature_algorithm(cert),
-        "san_dns": list(sans.dns),
-        "san_ip": list(sans.ip),
-        "is_ca": is_ca(cert),
-        "pem": pem(cert),
-    }

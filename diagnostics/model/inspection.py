@@ -13,7 +13,7 @@ import attrs
 from cryptography import x509
 
 from diagnostics.model import certificates
-from diagnostics.model.jsonform import finding_to_json
+from diagnostics.model.jsonform import cert_to_json, finding_to_json
 from diagnostics.model.result import Finding, Severity, Status
 
 
@@ -126,7 +126,7 @@ def _entry_to_json(entry: Entry) -> dict[str, Any]:
     return {
         "number": entry.number,
         "line": entry.line,
-        **certificates.cert_to_json(cert),
+        **cert_to_json(cert),
         "sha1": certificates.sha1_hex(cert),
         "self_signed": entry.self_signed,
         "issued_by": list(entry.issued_by),

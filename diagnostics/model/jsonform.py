@@ -7,11 +7,34 @@ import json
 from importlib import resources
 from typing import Any
 
+from cryptography import x509
+
 from diagnostics.model import certificates
 from diagnostics.model.result import Finding, OCSPFacts, ProbeResult, VerifyEvent
 from diagnostics.model.version import __version__
 
 SCHEMA_VERSION = 1
+
+
+def cert_to_json(cert: x509.Certificate) -> dict[str, Any]:
+    """The ``CERT`` object of the JSON result (fixed keys)."""
+    key_type, key_bits = certificates.key_type_and_bits(cert)
+    sans = certificates.subject_alt_names(cert)
+    return {
+        "subject": certificates.dn(cert.subject),
+        "issuer": certificates.dn(cert.issuer),
+        "serial": format(cert.serial_number, "X"),
+        "not_before": certificates.iso_time(certificates.not_before(cert)),
+        "not_after": certificates.iso_time(certificates.not_after(cert)),
+        "sha256": certificates.sha256_hex(cert),
+        "key_type": key_type,
+        "key_bits": key_bits,
+        "signature_algorithm": certificates.signature_algorithm(cert),
+        "san_dns": list(sans.dns),
+        "san_ip": list(sans.ip),
+        "is_ca": certificates.is_ca(cert),
+        "pem": certificates.pem(cert),
+    }
 
 
 def finding_to_json(finding: Finding) -> dict[str, Any]:
@@ -95,8 +118,8 @@ def result_to_json(result: ProbeResult) -> dict[str, Any]:
             if tls
             else None
         ),
-        "served_chain": [certificates.cert_to_json(c) for c in result.served_chain],
-        "verified_chain": [certificates.cert_to_json(c) for c in result.verified_chain],
+        "served_chain": [cert_to_json(c) for c in result.served_chain],
+        "verified_chain": [cert_to_json(c) for c in result.verified_chain],
         "verify_errors": [verify_error_to_json(e) for e in result.verify_errors],
         "hostname": (
             {

@@ -59,8 +59,33 @@ class Side(enum.StrEnum):
     EITHER = "either"
 
 
-SCHEMES = ("https", "tls", "ftps", "ftpes")
-DEFAULT_PORTS = {"https": 443, "ftps": 990, "ftpes": 21}
+class Scheme(enum.StrEnum):
+    """The kinds of endpoint tlsdiag knows, by URL scheme: the one registry of them.
+
+    The probe engines (:data:`diagnostics.probes.dispatch.ENGINES`) and the listener's
+    protocols (:data:`diagnostics.listener.service.GATES`) are keyed by it; a test checks
+    that both cover every scheme they should.
+    """
+
+    HTTPS = "https"
+    TLS = "tls"  # TLS from the first byte, no application protocol
+    FTPS = "ftps"  # implicit FTPS
+    FTPES = "ftpes"  # explicit FTPS (AUTH TLS)
+
+    @property
+    def default_port(self) -> int | None:
+        """The port used when the URL names none; None when a port must be given."""
+        return _DEFAULT_PORTS.get(self)
+
+    @property
+    def listenable(self) -> bool:
+        """True when ``tlsdiag listen`` can serve it (plain TLS has nothing to answer with)."""
+        return self is not Scheme.TLS
+
+
+_DEFAULT_PORTS = {Scheme.HTTPS: 443, Scheme.FTPS: 990, Scheme.FTPES: 21}
+SCHEMES = tuple(s.value for s in Scheme)
+LISTEN_SCHEMES = tuple(s.value for s in Scheme if s.listenable)
 
 
 @attrs.frozen

@@ -18,26 +18,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
 
 from diagnostics.model import certificates
+from diagnostics.model.errors import TlsdiagError
+from diagnostics.model.openssl_codes import (
+    CERT_REVOKED,
+    CRL_HAS_EXPIRED,
+    CRL_NOT_YET_VALID,
+    CRL_SIGNATURE_FAILURE,
+    UNABLE_TO_GET_CRL,
+    UNHANDLED_CRITICAL_CRL_EXTENSION,
+)
 
 # OpenSSL verify codes (X509_V_ERR_*) about revocation.
-UNABLE_TO_GET_CRL = 3
-
-
-CRL_SIGNATURE_FAILURE = 8
-
-
-CRL_NOT_YET_VALID = 11
-
-
-CRL_HAS_EXPIRED = 12
-
-
-CERT_REVOKED = 23
-
-
-UNHANDLED_CRITICAL_CRL_EXTENSION = 36
-
-
 CODES = frozenset(
     {
         UNABLE_TO_GET_CRL,
@@ -83,7 +74,7 @@ class CheckMode(enum.StrEnum):
 DEFAULT_CHECK_MODE = CheckMode.LEAF
 
 
-class CRLError(ValueError):
+class CRLError(TlsdiagError, ValueError):
     """Bytes that are not a CRL, with the parser's reason."""
 
 

@@ -10,12 +10,13 @@ import ipaddress
 import re
 import urllib.parse
 
-from diagnostics.model.result import DEFAULT_PORTS, SCHEMES, Target
+from diagnostics.model.errors import TlsdiagError
+from diagnostics.model.result import SCHEMES, Scheme, Target
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
 
-class TargetError(ValueError):
+class TargetError(TlsdiagError, ValueError):
     """A URL that cannot be probed, with the reason in words."""
 
 
@@ -62,9 +63,10 @@ def parse_target(url: str, *, servername: str | None = None) -> Target:
             if not _valid_hostname(host):
                 raise TargetError(f"{url!r}: {host!r} is not a valid host name") from None
     if port is None:
-        if scheme == "tls":
-            raise TargetError(f"{url!r}: tls:// needs an explicit port (tls://host:port)")
-        port = DEFAULT_PORTS[scheme]
+        default = Scheme(scheme).default_port
+        if default is None:
+            raise TargetError(f"{url!r}: {scheme}:// needs an explicit port ({scheme}://host:port)")
+        port = default
     if not 0 < port < 65536:
         raise TargetError(f"{url!r}: port {port} is out of range")
     if scheme != "https" and parts.path not in ("", "/"):

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from diagnostics.model.certificates import MIN_RSA_BITS, PrivateKey, key_pem
+from diagnostics.model.errors import TlsdiagError
 from diagnostics.pki.iso3166 import check_country
 
 # OpenSSL's default security level 2 (most current distributions) refuses RSA keys below this.
@@ -61,7 +62,7 @@ class KeyType(enum.StrEnum):
         return self.is_rsa and self.bits < MIN_RSA_BITS
 
 
-class CertToolError(Exception):
+class CertToolError(TlsdiagError):
     """Input or output the tool refuses; the message is one line for the user."""
 
 

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from diagnostics.explain import lint
 from diagnostics.model import certificates
+from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.inspection import (
     Entry,
     FileFormat,
@@ -35,7 +36,7 @@ from diagnostics.model.inspection import (
 from diagnostics.model.result import Finding, Severity, Side
 
 
-class InspectionError(Exception):
+class InspectionError(TlsdiagError):
     """The file cannot be read, or holds nothing recognisable as certificate material."""
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 
+from diagnostics.model.errors import TlsdiagError
+
 # The officially assigned codes, each with its alpha-3 code: ``alpha2=alpha3``.
 _OFFICIAL_TABLE = """
     AD=AND AE=ARE AF=AFG AG=ATG AI=AIA AL=ALB AM=ARM AO=AGO AQ=ATA AR=ARG AS=ASM AT=AUT AU=AUS
@@ -93,7 +95,7 @@ class CountryCodeProblem(enum.StrEnum):
     NOT_TWO_LETTERS = "not_two_letters"
 
 
-class CountryCodeError(ValueError):
+class CountryCodeError(TlsdiagError, ValueError):
     """A refused country code: what is wrong and, where there is one, the code to use."""
 
     def __init__(self, text: str, problem: CountryCodeProblem, suggestion: str | None, why: str):

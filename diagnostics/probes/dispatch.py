@@ -13,7 +13,7 @@ from twisted.internet import defer
 from diagnostics.explain.diagnose import DiagnosisContext, diagnose
 from diagnostics.model import certificates
 from diagnostics.model.options import ProbeOptions
-from diagnostics.model.result import Failure, Phase, ProbeResult, Target
+from diagnostics.model.result import SCHEMES, Failure, Phase, ProbeResult, Scheme, Target
 from diagnostics.model.revocation import CheckMode, KnownCRL, RevocationOutcome, distribution_points
 from diagnostics.probes import ftps, https, tls
 from diagnostics.tls import issuers
@@ -23,11 +23,12 @@ from diagnostics.tls.trust import DEFAULT_CACHE, TrustCache, TrustError, TrustMa
 
 Engine = Callable[[Any, Target, ProbeOptions, TrustMaterial], defer.Deferred[ProbeResult]]
 
-ENGINES: dict[str, Engine] = {
-    "tls": tls.probe,
-    "https": https.probe,
-    "ftps": ftps.probe_implicit,
-    "ftpes": ftps.probe_explicit,
+# One engine per scheme (tests check that every Scheme has one).
+ENGINES: dict[Scheme, Engine] = {
+    Scheme.TLS: tls.probe,
+    Scheme.HTTPS: https.probe,
+    Scheme.FTPS: ftps.probe_implicit,
+    Scheme.FTPES: ftps.probe_explicit,
 }
 
 
@@ -78,7 +79,7 @@ def _probe_with(
         )
         return defer.succeed(_diagnosed(failed, options, evidence))
     evidence = attrs.evolve(evidence, trusted=material.trusted)
-    engine = ENGINES.get(target.scheme)
+    engine = ENGINES.get(Scheme(target.scheme)) if target.scheme in SCHEMES else None
     if engine is None:
         unsupported = ProbeResult(
             target=target,

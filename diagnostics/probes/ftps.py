@@ -58,6 +58,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure as TwistedFailure
 
+from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.options import ProbeOptions
 from diagnostics.model.result import Failure, Phase, ProbeResult, Target, TLSFacts
 from diagnostics.probes.run import ProbeAborted, ProbeRun, Stream, quiet_factory, run_probe
@@ -95,7 +96,7 @@ _EPSV = re.compile(r"\((.)\1\1(\d{1,5})\1\)")
 _PASV = re.compile(r"(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})")
 
 
-class FTPProtocolError(Exception):
+class FTPProtocolError(TlsdiagError):
     """The server broke the FTP reply syntax or one of our bounds."""
 
 
@@ -347,7 +348,7 @@ def _reply_dict(reply: Reply | None) -> dict[str, Any] | None:
     return {"code": reply.code, "text": reply.text}
 
 
-class StepFailed(Exception):
+class StepFailed(TlsdiagError):
     """A command got a reply that ends the dialogue."""
 
     def __init__(self, command: str, reply: Reply) -> None:

@@ -31,6 +31,7 @@ from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure as TwistedFailure
 
+from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.options import ProbeOptions
 from diagnostics.model.result import ClientAuth, Failure, Phase, ProbeResult, Target, Timings
 from diagnostics.tls.creators import RecordingClientCreator, check_hostname
@@ -40,7 +41,7 @@ from diagnostics.tls.trust import TrustMaterial, ssl_reason
 __all__ = ["ProbeAborted", "ProbeRun", "Stream", "quiet_factory", "run_probe"]
 
 
-class ProbeAborted(Exception):
+class ProbeAborted(TlsdiagError):
     """An engine stops the probe on purpose, with the failure to report."""
 
     def __init__(self, failure: Failure) -> None:

@@ -34,6 +34,7 @@ from twisted.web.iweb import UNKNOWN_LENGTH, IAgentEndpointFactory, IResponse
 from zope.interface import implementer
 
 from diagnostics.model import certificates
+from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.revocation import CRLError, KnownCRL, check_url, is_url, parse_crl
 from diagnostics.model.version import __version__
 from diagnostics.tls.trust import TrustError, load_crl
@@ -44,7 +45,7 @@ REFRESH_INTERVAL = 4 * 3600.0
 RETRY_INTERVAL = 300.0
 
 
-class FetchError(Exception):
+class FetchError(TlsdiagError):
     """A CRL that could not be fetched: ``kind`` classifies, the message explains."""
 
     KINDS = ("url", "connect", "timeout", "redirect", "http_status", "too_large", "cut_short")

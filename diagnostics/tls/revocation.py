@@ -14,14 +14,16 @@ from collections.abc import Mapping, Sequence
 from cryptography import x509
 
 from diagnostics.model import certificates
-from diagnostics.model.revocation import (
+from diagnostics.model.openssl_codes import (
     CERT_REVOKED,
     CRL_HAS_EXPIRED,
     CRL_NOT_YET_VALID,
     CRL_SIGNATURE_FAILURE,
-    DEFAULT_CHECK_MODE,
     UNABLE_TO_GET_CRL,
     UNHANDLED_CRITICAL_CRL_EXTENSION,
+)
+from diagnostics.model.revocation import (
+    DEFAULT_CHECK_MODE,
     CheckMode,
     KnownCRL,
     RevocationOutcome,

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from OpenSSL import SSL, crypto
 
+from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.options import TrustConfig
 from diagnostics.model.revocation import CheckMode, CRLError, is_url, parse_crl
 from diagnostics.tls.stapling import record_staples
@@ -24,7 +25,7 @@ from diagnostics.tls.stapling import record_staples
 _SHA256 = hashes.SHA256()
 
 
-class TrustError(ValueError):
+class TrustError(TlsdiagError, ValueError):
     """Trust or identity material that cannot be used, with the file and the reason."""
 
 

@@ -33,6 +33,7 @@ from diagnostics.daemon.service import make_service
 from diagnostics.model.result import ProbeResult, Target
 from diagnostics.model.transitions import Tracker
 from tests.support import pki, servers
+from tests.support.daemon import client_actions, daemon_config, result_with_leaf, run_service
 from tests.support.ftpservers import free_port
 from tests.support.processes import DEADLINE, read_lines, wait_for
 
@@ -255,11 +256,6 @@ def test_daemon_refuses_a_bad_shard(capsys: pytest.CaptureFixture[str]) -> None:
 # -- in-process, with a memory reactor and a fake probe ---------------------------------
 
 
-def result_with_leaf(target: Target, leaf: pki.Issued) -> ProbeResult:
-    """A completed probe result that saw ``leaf``."""
-    return ProbeResult(target=target, served_chain=(leaf.cert,))
-
-
 def test_transitions_once_per_change(tmp_path: Path) -> None:
     """chain_changed, expiry and status events appear once per change, not at every probe."""
     config_file = tmp_path / "tlsdiag.toml"
@@ -353,45 +349,6 @@ def test_tracker_ignores_failed_probes_for_chain_changes() -> None:
 
 
 # -- transition state across restarts, reloads that move things, log streams --------------
-
-
-def daemon_config(tmp_path: Path, extra: str = "", **daemon: str | int) -> Path:
-    """A config file with one target and the given [daemon] keys (log_dir "logs" by default)."""
-    keys = {"log_dir": "logs", "metrics_listen": "127.0.0.1:0", **daemon}
-    lines = ["[daemon]"] + [f"{k} = {json.dumps(v)}" for k, v in keys.items()]
-    lines += ["[defaults]", "interval = 10", "[[target]]", 'url = "tls://127.0.0.1:1"', extra]
-    path = tmp_path / "tlsdiag.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def run_service(
-    config_file: Path, plan: list[pki.Issued], reactor: MemoryReactorClock | None = None, **kw: Any
-) -> Any:
-    """Start a daemon service on a memory clock whose probes see the leaves of ``plan`` in turn;
-    advance until the plan is used up; the service (still running)."""
-    config = load_config(str(config_file), environ={})
-    reactor = reactor or MemoryReactorClock()
-    if reactor.seconds() == 0:
-        reactor.advance(pki.utcnow().timestamp())
-
-    def fake_probe(_reactor: Any, target: Target, _options: Any) -> defer.Deferred[ProbeResult]:
-        return defer.succeed(result_with_leaf(target, plan.pop(0)))
-
-    service = make_service(config, reactor=reactor, probe=fake_probe, handle_sighup=False, **kw)
-    service.startService()
-    for _ in range(1000):
-        if not plan:
-            break
-        reactor.advance(1)
-    assert not plan
-    return service
-
-
-def client_actions(log_dir: Path) -> list[str]:
-    """The transition events of client.jsonl, in order (probe summaries left out)."""
-    events = read_lines(log_dir / "client.jsonl")
-    return [e["event.action"] for e in events if e["event.action"] != "tls-probe"]
 
 
 def test_transition_state_survives_a_restart(tmp_path: Path) -> None:

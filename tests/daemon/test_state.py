@@ -17,8 +17,8 @@ from twisted.internet.testing import MemoryReactorClock
 from diagnostics.daemon.config import ConfigError, load_config
 from diagnostics.daemon.state import STATE_FILE, state_location
 from diagnostics.model.result import ProbeResult, Target
-from tests.daemon.test_service import client_actions, daemon_config, result_with_leaf, run_service
 from tests.support import pki
+from tests.support.daemon import client_actions, daemon_config, result_with_leaf, run_service
 from tests.support.processes import read_lines
 
 

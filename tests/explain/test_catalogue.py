@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from OpenSSL import SSL
 from OpenSSL._util import ffi, lib
 
-from diagnostics.explain import catalogue
+from diagnostics.explain import alerts
 from diagnostics.explain.catalogue import (
     VERIFY_CODES,
     Explanation,
@@ -94,7 +94,7 @@ def test_alerts_match_linked_openssl() -> None:
 def test_handshake_reasons_exist_in_linked_openssl() -> None:
     """Every reason text the catalogue keys on is a text of the linked OpenSSL."""
     known = set(linked_ssl_reasons().values())
-    texts = {text for reason in catalogue._REASONS for text in reason.texts}
+    texts = {text for reason in alerts.REASONS for text in reason.texts}
     assert texts - known == set()
 
 

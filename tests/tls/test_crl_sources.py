@@ -249,7 +249,7 @@ def test_daemon_logs_a_failed_reload(
 
     from diagnostics.daemon.config import load_config
     from diagnostics.daemon.service import make_service
-    from tests.daemon.test_service import read_lines
+    from tests.support.processes import read_lines
 
     url = f"{BASE}/ca.crl"
     publisher.publish("/ca.crl", crls.der(crls.make_crl(ca)))

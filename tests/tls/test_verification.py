@@ -31,7 +31,7 @@ import diagnostics
 from diagnostics.cli.main import main
 from diagnostics.explain import catalogue
 from diagnostics.model import certificates
-from diagnostics.model.jsonform import dumps, schema
+from diagnostics.model.jsonform import cert_to_json, dumps, schema
 from diagnostics.model.result import ProbeResult, Status
 from diagnostics.render.text import render_text
 from diagnostics.tls import verification
@@ -812,7 +812,7 @@ def test_probe_survives_a_served_certificate_with_an_unparsable_san(
     loaded = json.loads(dumps(result))
     assert loaded["served_chain"][0]["san_dns"] == []
     render_text(result)
-    assert certificates.cert_to_json(leaf)["subject"] == "CN = odd.example"
+    assert cert_to_json(leaf)["subject"] == "CN = odd.example"
 
 
 def test_verification_does_not_load_twisted() -> None:

@@ -1,0 +1,60 @@
+"""A daemon service in process: a configuration file, a memory clock, probes that see given leaves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.testing import MemoryReactorClock
+
+from diagnostics.daemon.config import load_config
+from diagnostics.daemon.service import make_service
+from diagnostics.model.result import ProbeResult, Target
+from tests.support import pki
+from tests.support.processes import read_lines
+
+
+def result_with_leaf(target: Target, leaf: pki.Issued) -> ProbeResult:
+    """A completed probe result that saw ``leaf``."""
+    return ProbeResult(target=target, served_chain=(leaf.cert,))
+
+
+def daemon_config(tmp_path: Path, extra: str = "", **daemon: str | int) -> Path:
+    """A config file with one target and the given [daemon] keys (log_dir "logs" by default)."""
+    keys = {"log_dir": "logs", "metrics_listen": "127.0.0.1:0", **daemon}
+    lines = ["[daemon]"] + [f"{k} = {json.dumps(v)}" for k, v in keys.items()]
+    lines += ["[defaults]", "interval = 10", "[[target]]", 'url = "tls://127.0.0.1:1"', extra]
+    path = tmp_path / "tlsdiag.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_service(
+    config_file: Path, plan: list[pki.Issued], reactor: MemoryReactorClock | None = None, **kw: Any
+) -> Any:
+    """Start a daemon service on a memory clock whose probes see the leaves of ``plan`` in turn;
+    advance until the plan is used up; the service (still running)."""
+    config = load_config(str(config_file), environ={})
+    reactor = reactor or MemoryReactorClock()
+    if reactor.seconds() == 0:
+        reactor.advance(pki.utcnow().timestamp())
+
+    def fake_probe(_reactor: Any, target: Target, _options: Any) -> defer.Deferred[ProbeResult]:
+        return defer.succeed(result_with_leaf(target, plan.pop(0)))
+
+    service = make_service(config, reactor=reactor, probe=fake_probe, handle_sighup=False, **kw)
+    service.startService()
+    for _ in range(1000):
+        if not plan:
+            break
+        reactor.advance(1)
+    assert not plan
+    return service
+
+
+def client_actions(log_dir: Path) -> list[str]:
+    """The transition events of client.jsonl, in order (probe summaries left out)."""
+    events = read_lines(log_dir / "client.jsonl")
+    return [e["event.action"] for e in events if e["event.action"] != "tls-probe"]
