@@ -35,7 +35,7 @@ from typing import Any
 
 import attrs
 
-from tests.bench.run import daemon
+from tests.bench import daemon
 from tests.support import servers
 
 CIPHER = "TLS_AES_256_GCM_SHA384"
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "--daemon-targets",
         type=int,
         default=daemon.DEFAULT_TARGETS,
-        help="targets of the daemon benchmark (tests/bench_daemon.py); 0 skips it",
+        help="targets of the daemon benchmark (tests/bench/daemon.py); 0 skips it",
     )
     args = parser.parse_args(argv)
     if servers.OPENSSL is None:
