@@ -14,16 +14,8 @@ from cryptography import x509
 
 from diagnostics.explain.lint import CertFinding, describe
 from diagnostics.explain.wording import ago
-from diagnostics.model import certificates
+from diagnostics.model import certificates, openssl_codes
 from diagnostics.model.caller import PROBE, Caller
-from diagnostics.model.openssl_codes import (
-    CERT_REVOKED,
-    CRL_HAS_EXPIRED,
-    CRL_NOT_YET_VALID,
-    CRL_SIGNATURE_FAILURE,
-    UNABLE_TO_GET_CRL,
-    UNHANDLED_CRITICAL_CRL_EXTENSION,
-)
 from diagnostics.model.result import Finding, Severity, Side
 from diagnostics.model.revocation import (
     KnownCRL,
@@ -33,12 +25,12 @@ from diagnostics.model.revocation import (
 )
 
 FINDING_IDS = {
-    CERT_REVOKED: "revoked",
-    UNABLE_TO_GET_CRL: "crl_unavailable",
-    CRL_HAS_EXPIRED: "crl_expired",
-    CRL_NOT_YET_VALID: "crl_not_yet_valid",
-    CRL_SIGNATURE_FAILURE: "crl_signature_failure",
-    UNHANDLED_CRITICAL_CRL_EXTENSION: "crl_unhandled_critical_extension",
+    openssl_codes.CERT_REVOKED: "revoked",
+    openssl_codes.UNABLE_TO_GET_CRL: "crl_unavailable",
+    openssl_codes.CRL_HAS_EXPIRED: "crl_expired",
+    openssl_codes.CRL_NOT_YET_VALID: "crl_not_yet_valid",
+    openssl_codes.CRL_SIGNATURE_FAILURE: "crl_signature_failure",
+    openssl_codes.UNHANDLED_CRITICAL_CRL_EXTENSION: "crl_unhandled_critical_extension",
 }
 
 
@@ -84,12 +76,12 @@ def revocation_finding(
     """
     view = _Perspective(role, where, now, caller)
     build = {
-        CERT_REVOKED: _revoked,
-        UNABLE_TO_GET_CRL: _unavailable,
-        CRL_HAS_EXPIRED: _expired,
-        CRL_NOT_YET_VALID: _not_yet_valid,
-        CRL_SIGNATURE_FAILURE: _signature_failure,
-        UNHANDLED_CRITICAL_CRL_EXTENSION: _critical_extension,
+        openssl_codes.CERT_REVOKED: _revoked,
+        openssl_codes.UNABLE_TO_GET_CRL: _unavailable,
+        openssl_codes.CRL_HAS_EXPIRED: _expired,
+        openssl_codes.CRL_NOT_YET_VALID: _not_yet_valid,
+        openssl_codes.CRL_SIGNATURE_FAILURE: _signature_failure,
+        openssl_codes.UNHANDLED_CRITICAL_CRL_EXTENSION: _critical_extension,
     }[outcome.code]
     finding = build(outcome, view)
     return CertFinding(finding, outcome.certificate)

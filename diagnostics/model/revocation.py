@@ -17,26 +17,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
 
-from diagnostics.model import certificates
+from diagnostics.model import certificates, openssl_codes
 from diagnostics.model.errors import TlsdiagError
-from diagnostics.model.openssl_codes import (
-    CERT_REVOKED,
-    CRL_HAS_EXPIRED,
-    CRL_NOT_YET_VALID,
-    CRL_SIGNATURE_FAILURE,
-    UNABLE_TO_GET_CRL,
-    UNHANDLED_CRITICAL_CRL_EXTENSION,
-)
 
 # OpenSSL verify codes (X509_V_ERR_*) about revocation.
 CODES = frozenset(
     {
-        UNABLE_TO_GET_CRL,
-        CRL_SIGNATURE_FAILURE,
-        CRL_NOT_YET_VALID,
-        CRL_HAS_EXPIRED,
-        CERT_REVOKED,
-        UNHANDLED_CRITICAL_CRL_EXTENSION,
+        openssl_codes.UNABLE_TO_GET_CRL,
+        openssl_codes.CRL_SIGNATURE_FAILURE,
+        openssl_codes.CRL_NOT_YET_VALID,
+        openssl_codes.CRL_HAS_EXPIRED,
+        openssl_codes.CERT_REVOKED,
+        openssl_codes.UNHANDLED_CRITICAL_CRL_EXTENSION,
     }
 )
 
@@ -257,10 +249,10 @@ def outcome_for_event(
     code 3 they are the likely reason the issuer's CRL is missing.
     """
     candidates = crls_of_issuer(cert, crls)
-    entry = revoked_entry(cert, candidates) if code == CERT_REVOKED else None
+    entry = revoked_entry(cert, candidates) if code == openssl_codes.CERT_REVOKED else None
     crl = entry.crl if entry else (candidates[0] if candidates else None)
     error = None
-    if code == UNABLE_TO_GET_CRL and errors:
+    if code == openssl_codes.UNABLE_TO_GET_CRL and errors:
         error = "; ".join(f"{source}: {why}" for source, why in errors.items())
     return RevocationOutcome(
         code, depth, cert, crl=crl, entry=entry, error=error, urls=tuple(errors)

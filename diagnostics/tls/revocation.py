@@ -13,15 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from cryptography import x509
 
-from diagnostics.model import certificates
-from diagnostics.model.openssl_codes import (
-    CERT_REVOKED,
-    CRL_HAS_EXPIRED,
-    CRL_NOT_YET_VALID,
-    CRL_SIGNATURE_FAILURE,
-    UNABLE_TO_GET_CRL,
-    UNHANDLED_CRITICAL_CRL_EXTENSION,
-)
+from diagnostics.model import certificates, openssl_codes
 from diagnostics.model.revocation import (
     DEFAULT_CHECK_MODE,
     CheckMode,
@@ -54,13 +46,13 @@ def crl_problems(
     """What is wrong with one CRL itself, as verify codes (empty when it is usable)."""
     codes = []
     if unhandled_critical_extensions(known.crl):
-        codes.append(UNHANDLED_CRITICAL_CRL_EXTENSION)
+        codes.append(openssl_codes.UNHANDLED_CRITICAL_CRL_EXTENSION)
     if issuer is not None and signature_verifies(known.crl, issuer) is False:
-        codes.append(CRL_SIGNATURE_FAILURE)
+        codes.append(openssl_codes.CRL_SIGNATURE_FAILURE)
     if known.this_update > now:
-        codes.append(CRL_NOT_YET_VALID)
+        codes.append(openssl_codes.CRL_NOT_YET_VALID)
     if known.expired(now):
-        codes.append(CRL_HAS_EXPIRED)
+        codes.append(openssl_codes.CRL_HAS_EXPIRED)
     return codes
 
 
@@ -106,7 +98,7 @@ def check_chain(
             problems = [f"{url}: {errors[url]}" for url in urls if url in errors]
             outcomes.append(
                 RevocationOutcome(
-                    UNABLE_TO_GET_CRL,
+                    openssl_codes.UNABLE_TO_GET_CRL,
                     depth,
                     cert,
                     error="; ".join(problems) or None,
@@ -124,7 +116,12 @@ def check_chain(
         if entry is not None:
             outcomes.append(
                 RevocationOutcome(
-                    CERT_REVOKED, depth, cert, crl=best, entry=entry, from_cdp=from_cdp
+                    openssl_codes.CERT_REVOKED,
+                    depth,
+                    cert,
+                    crl=best,
+                    entry=entry,
+                    from_cdp=from_cdp,
                 )
             )
     return tuple(outcomes)

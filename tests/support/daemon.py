@@ -1,4 +1,4 @@
-"""A daemon service in process: a configuration file, a memory clock, probes that see given leaves."""
+"""A daemon service in process: a config file, a memory clock, probes that see given leaves."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 
 from diagnostics.daemon.config import ConfigError, parse_config
-from diagnostics.model import revocation
+from diagnostics.model import openssl_codes, revocation
 from diagnostics.model.options import ProbeOptions, TrustConfig
 from diagnostics.model.result import Finding, ProbeResult, Side
 from diagnostics.model.revocation import CheckMode, KnownCRL
@@ -92,13 +92,13 @@ def test_check_chain_finds_every_crl_problem(chain: pki.Chain) -> None:
     now, hour = pki.utcnow(), datetime.timedelta(hours=1)
     other = pki.make_key()
     cases = {
-        revocation.CERT_REVOKED: crls.make_crl(chain.intermediate, [(chain.leaf.cert, None)]),
-        revocation.CRL_HAS_EXPIRED: crls.make_crl(
+        openssl_codes.CERT_REVOKED: crls.make_crl(chain.intermediate, [(chain.leaf.cert, None)]),
+        openssl_codes.CRL_HAS_EXPIRED: crls.make_crl(
             chain.intermediate, this_update=now - 3 * hour, next_update=now - hour
         ),
-        revocation.CRL_NOT_YET_VALID: crls.make_crl(chain.intermediate, this_update=now + hour),
-        revocation.CRL_SIGNATURE_FAILURE: crls.make_crl(chain.intermediate, signed_by=other),
-        revocation.UNHANDLED_CRITICAL_CRL_EXTENSION: crls.make_crl(
+        openssl_codes.CRL_NOT_YET_VALID: crls.make_crl(chain.intermediate, this_update=now + hour),
+        openssl_codes.CRL_SIGNATURE_FAILURE: crls.make_crl(chain.intermediate, signed_by=other),
+        openssl_codes.UNHANDLED_CRITICAL_CRL_EXTENSION: crls.make_crl(
             chain.intermediate, critical_extension=True
         ),
     }
@@ -115,9 +115,9 @@ def test_leaf_mode_and_chain_mode(chain: pki.Chain) -> None:
     root_crl = KnownCRL(crls.make_crl(chain.root, [(chain.intermediate.cert, None)]), "root.crl")
     assert check_chain(chain.full, [int_crl, root_crl], now=_now(), mode=CheckMode.LEAF) == ()
     both = check_chain(chain.full, [int_crl, root_crl], now=_now(), mode=CheckMode.CHAIN)
-    assert _codes(both) == [(1, revocation.CERT_REVOKED)]
+    assert _codes(both) == [(1, openssl_codes.CERT_REVOKED)]
     missing = check_chain(chain.full, [int_crl], now=_now(), mode=CheckMode.CHAIN)
-    assert _codes(missing) == [(1, revocation.UNABLE_TO_GET_CRL)]
+    assert _codes(missing) == [(1, openssl_codes.UNABLE_TO_GET_CRL)]
 
 
 def test_no_crl_names_the_distribution_point_and_its_error(chain: pki.Chain) -> None:
@@ -132,7 +132,7 @@ def test_no_crl_names_the_distribution_point_and_its_error(chain: pki.Chain) -> 
         from_cdp=True,
     )
     assert [(o.code, o.urls, o.error) for o in outcomes] == [
-        (revocation.UNABLE_TO_GET_CRL, (url,), f"{url}: connection refused")
+        (openssl_codes.UNABLE_TO_GET_CRL, (url,), f"{url}: connection refused")
     ]
 
 
