@@ -1,9 +1,15 @@
-"""``tlsdiag cert``: make self-signed certificates, certificate requests and the mutual set-up."""
+"""``tlsdiag cert``: make self-signed certificates, certificate requests and the mutual set-up.
+
+A name option holding a control character is refused (exit 2, one line); a non-ASCII ``--cn``
+is used as given, with a warning on stderr that it gets no DNS SAN (the ``xn--`` form goes in
+``--san``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -80,6 +86,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _warn_about_cn(args: argparse.Namespace) -> None:
+    """Say on stderr that a non-ASCII ``--cn`` gets no DNS SAN (the files are still made)."""
+    note = generate.cn_san_note(args.cn)
+    if note is not None:
+        print(f"tlsdiag cert {args.cert_command}: warning: {note}", file=sys.stderr)
+
+
 def _key(args: argparse.Namespace) -> certificates.PrivateKey:
     return generate.generate_key(generate.KeyType(args.key_type), allow_weak=args.allow_weak)
 
@@ -121,6 +134,7 @@ def _selfsigned(args: argparse.Namespace, out: TextIO) -> None:
         force=args.force,
     )
     out.write(_describe_cert(args.out_cert, cert) + _describe_key(args.out_key))
+    _warn_about_cn(args)
 
 
 def _csr(args: argparse.Namespace, out: TextIO) -> None:
@@ -143,6 +157,7 @@ def _csr(args: argparse.Namespace, out: TextIO) -> None:
     note = reserved_note(args.country) if args.country else None
     if note:
         out.write(f"note: {note}\n")
+    _warn_about_cn(args)
 
 
 def _url_host(host: str) -> str:

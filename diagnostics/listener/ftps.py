@@ -31,6 +31,7 @@ from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import implementer
 
 from diagnostics.listener.session import Gate, Session, looks_like_tls
+from diagnostics.model.escape import escape
 from diagnostics.model.result import Failure, Phase, ProbeResult
 from diagnostics.tls.creators import RecordingServerCreator
 from diagnostics.tls.trust import ssl_reason
@@ -50,8 +51,14 @@ def _clean(text: str) -> str:
 
 
 def reply_bytes(code: int, lines: list[str]) -> bytes:
-    """One FTP reply, multi-line when more than one line is given."""
-    shown = [_clean(line) for line in lines] or [""]
+    """One FTP reply, multi-line when more than one line is given.
+
+    The framing holds whatever the lines carry (the client's own command echoed, a verdict
+    quoting its certificate): CR and LF become spaces and every other control character
+    ``\\XX`` (:func:`diagnostics.model.escape.escape`), so a line cannot end early, and every
+    line but the last starts ``CODE-``, so none can pose as the reply's last line.
+    """
+    shown = [escape(_clean(line)) for line in lines] or [""]
     out = [f"{code}-{line}" for line in shown[:-1]] + [f"{code} {shown[-1]}"]
     return ("\r\n".join(out) + "\r\n").encode("utf-8")
 

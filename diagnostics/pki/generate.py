@@ -2,6 +2,11 @@
 
 Built with ``cryptography`` only.  Pure data apart from ``write_outputs``, which writes the
 files: private keys are created with mode 0600, and nothing is overwritten without ``force``.
+
+Names are checked before anything is made: a control character (C0, DEL, C1) in the CN, O,
+OU, country or a SAN is refused, since it would reach the terminal of whoever prints the
+certificate; a non-ASCII CN is used as given but never becomes a DNS SAN
+(:func:`cn_san_note` says so; the ``xn--`` A-label form goes in the SANs).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from diagnostics.model.certificates import MIN_RSA_BITS, PrivateKey, key_pem
 from diagnostics.model.errors import TlsdiagError
+from diagnostics.model.escape import escape, first_control
 from diagnostics.pki.iso3166 import check_country
 
 # OpenSSL's default security level 2 (most current distributions) refuses RSA keys below this.
@@ -115,6 +121,17 @@ def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def _refuse_control(label: str, value: str) -> None:
+    """A name with a control character in it is refused: it would reach the terminal of
+    everyone who ever prints the certificate."""
+    control = first_control(value)
+    if control is not None:
+        raise NameProblemError(
+            f"the {label} '{escape(value)}' contains the control character {control}; "
+            "names may not carry control characters"
+        )
+
+
 def general_names(names: Iterable[str]) -> list[x509.GeneralName]:
     """Subject alternative names: IP addresses as IP SANs, host names as DNS SANs.
 
@@ -122,6 +139,7 @@ def general_names(names: Iterable[str]) -> list[x509.GeneralName]:
     """
     out: list[x509.GeneralName] = []
     for name in names:
+        _refuse_control("SAN", name)
         address = _ip(name)
         entry: x509.GeneralName
         if address is not None:
@@ -144,6 +162,7 @@ def _is_name_or_address(text: str) -> bool:
 
 
 def _checked(label: str, value: str) -> str:
+    _refuse_control(label, value)
     if not value.strip():
         raise NameProblemError(f"the {label} is empty")
     if len(value) > MAX_NAME_LENGTH:
@@ -160,6 +179,7 @@ def subject_name(
     """A subject ``C, O, OU, CN`` (absent parts left out); the country is checked."""
     attributes = []
     if country is not None:
+        _refuse_control("country code", country)
         attributes.append(x509.NameAttribute(NameOID.COUNTRY_NAME, check_country(country)))
     if org is not None:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, _checked("O", org)))
@@ -167,6 +187,22 @@ def subject_name(
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, _checked("OU", ou)))
     attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, _checked("CN", cn)))
     return x509.Name(attributes)
+
+
+def cn_san_note(cn: str) -> str | None:
+    """Why a common name gets no DNS SAN although it may be meant as a host name: a
+    non-ASCII CN (an internationalised name) is not made a SAN; None for any other CN.
+
+    The tool does not convert it to its A-label itself (IDNA 2008 and the older IDNA 2003
+    differ, ``straße`` among others): the user gives the ``xn--`` form with ``--san``.
+    """
+    if cn.isascii():
+        return None
+    return (
+        f"the CN '{escape(cn)}' is not ASCII, so it is not added as a DNS SAN and clients "
+        "that check host names will not match it; if it is a host name, give its xn-- "
+        "(A-label) form with --san"
+    )
 
 
 def _all_sans(cn: str, sans: Sequence[str], cn_as_san: bool) -> list[x509.GeneralName]:
@@ -389,10 +425,13 @@ def mutual_setup(
     allow_weak: bool = False,
 ) -> MutualSetup:
     """The server's pair (CN and SAN: its address) and the client's (CN: the account name)."""
+    _refuse_control("server CN", server_cn)
+    _refuse_control("client CN", client_cn)
     if not _is_name_or_address(server_cn):
+        alabel = "; give a non-ASCII host name in its xn-- (A-label) form"
         raise NameProblemError(
             f"the server CN {server_cn!r} must be the address clients connect to "
-            "(a host name or an IP address)"
+            f"(a host name or an IP address){'' if server_cn.isascii() else alabel}"
         )
     server_key = generate_key(key_type, allow_weak=allow_weak)
     client_key = generate_key(key_type, allow_weak=allow_weak)

@@ -3,6 +3,8 @@
 :func:`render` picks the form of ``--format``: ``text`` (:mod:`.text`), ``s_client``
 (:mod:`.sclient`) or ``json`` (one JSON object, :mod:`diagnostics.model.jsonform`).  Nothing
 here imports Twisted or pyOpenSSL, and nothing reads anything but the result it is given.
+Every text form escapes the control characters of what it prints
+(:func:`diagnostics.model.escape.escape`); the JSON form keeps the exact values.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 
 A target is shown at its first result and again whenever its verdict or its
 primary finding changes, so a steady daemon stays quiet.  When every target has
-been shown once, a footer says where to look next.
+been shown once, a footer says where to look next.  A target's name, URL and findings are
+escaped (:func:`diagnostics.model.escape.escape`): a finding quoting a hostile server's
+certificate name or greeting cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
+from diagnostics.model.escape import escape
 from diagnostics.model.result import ProbeResult
 
 _INDENT = " " * 10
@@ -23,7 +26,7 @@ def describe(name: str, result: ProbeResult) -> str:
     head = f"{result.status.value.upper():<9} {name}"
     if name != result.target.url:
         head += f"  {result.target.url}"
-    lines = [head]
+    lines = [escape(head)]
     if result.findings:
         primary = result.findings[0]
         lines += _wrapped(f"{primary.id}: {primary.summary}")
@@ -33,8 +36,9 @@ def describe(name: str, result: ProbeResult) -> str:
 
 
 def _wrapped(text: str) -> list[str]:
+    # Escaped before wrapping: textwrap would turn a line feed into a space, not into \0A.
     return textwrap.wrap(
-        text, _WIDTH, initial_indent=_INDENT, subsequent_indent=_INDENT + "  "
+        escape(text), _WIDTH, initial_indent=_INDENT, subsequent_indent=_INDENT + "  "
     ) or [_INDENT]
 
 

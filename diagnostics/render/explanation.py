@@ -1,10 +1,12 @@
-"""The text ``tlsdiag explain`` prints for one catalogue entry.  Pure."""
+"""The text ``tlsdiag explain`` prints for one catalogue entry.  Pure; its lines are escaped
+(:func:`diagnostics.model.escape.escape`) like every other text form's."""
 
 from __future__ import annotations
 
 import textwrap
 
 from diagnostics.explain.catalogue import Explanation
+from diagnostics.model.escape import escape
 from diagnostics.model.result import Side
 
 _WHO_ACTS = {
@@ -23,12 +25,13 @@ def render_explanation(e: Explanation) -> str:
         width=_WIDTH, initial_indent="  - ", subsequent_indent="    ", break_on_hyphens=False
     )
     label = _REASON_LABELS.get(e.kind, "OpenSSL says")
-    lines = [e.title, f"{label}: {e.reason}", "", *wrap.wrap(e.summary)]
+    # Escaped before wrapping: textwrap would make a line feed a space, not \0A.
+    lines = [e.title, f"{label}: {e.reason}", "", *wrap.wrap(escape(e.summary))]
     if e.causes:
         lines += ["", "Likely causes:"]
         for cause in e.causes:
-            lines += bullet.wrap(cause)
+            lines += bullet.wrap(escape(cause))
     lines += ["", *wrap.wrap(f"Who acts: {_WHO_ACTS[e.side]}.")]
-    lines += ["", "Fix:", *wrap.wrap(e.remedy)]
+    lines += ["", "Fix:", *wrap.wrap(escape(e.remedy))]
     lines += ["", f"Severity: {e.severity.value}; finding id: {e.finding_id}"]
-    return "\n".join(lines)
+    return "\n".join(escape(line) for line in lines)

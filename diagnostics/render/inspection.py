@@ -1,11 +1,14 @@
 """The text form of ``tlsdiag inspect``: verdict, certificates in file order, keys, findings.
 
-Pure: a function of an :class:`~diagnostics.model.inspection.Inspection`.
+Pure: a function of an :class:`~diagnostics.model.inspection.Inspection`.  Every line is
+escaped (:func:`diagnostics.model.escape.escape`): the file's name and the names in its
+certificates may carry control characters.
 """
 
 from __future__ import annotations
 
 from diagnostics.model import certificates
+from diagnostics.model.escape import escape
 from diagnostics.model.inspection import Entry, FileFormat, Inspection, KeyEntry, key_words
 
 _FORMAT_NAMES = {FileFormat.PEM: "PEM", FileFormat.DER: "DER", FileFormat.PKCS12: "PKCS#12"}
@@ -91,4 +94,4 @@ def render_inspection(inspection: Inspection) -> str:
                 lines.append(f"      {finding.detail}")
             if finding.remedy:
                 lines.append(f"      fix: {finding.remedy}")
-    return "\n".join(lines)
+    return "\n".join(escape(line) for line in lines)

@@ -4,14 +4,20 @@
 Pure data: a function of a :class:`~diagnostics.model.result.ProbeResult`, no Twisted.
 
 The layout follows OpenSSL 3.0's ``s_client`` (without ``-showcerts``), with
-distinguished names in the 1.1.1 to 3.1 style (``O = Example, CN = host``).
-Users comparing with a newer ``s_client`` (``O=Example, CN=host``) should
-normalise the spaces around ``=``.  Where this output knowingly differs:
+distinguished names exactly as its default ``-nameopt`` prints them
+(:mod:`diagnostics.render.oneline`: ``O = "Example, Inc.", CN = M\\C3\\BCnchen``, control
+characters and non-ASCII bytes as ``\\XX``).  Users comparing with a newer ``s_client``
+(``O=Example, CN=host``) should normalise the spaces around ``=``.  Every other line is
+escaped too (:func:`diagnostics.model.escape.escape`): no control character a peer sent
+reaches the terminal.  Where this output knowingly differs:
 
 * ``s_client`` writes the verify callback lines (and error lines) to stderr and
   the rest to stdout; here everything is one text, the verify block first, then
   the connection summary.
 * ``CONNECTED`` carries no socket number.
+* An FTP greeting is shown (``s_client`` reads it silently), each line with its reply code.
+* The acceptable client CA names are the names the capture recorded as text, escaped
+  like any other line, not re-printed in OpenSSL's form.
 * Lines the probe has no data for are left out: peer signing digest, server
   temp key, bytes read and written, secure renegotiation, compression, early
   data and the TLS 1.2 ``SSL-Session`` block.
@@ -34,17 +40,21 @@ normalise the spaces around ``=``.  Where this output knowingly differs:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from cryptography import x509
 
 from diagnostics.model import certificates
+from diagnostics.model.escape import escape, split_lines
 from diagnostics.model.result import Failure, OCSPFacts, Phase, ProbeResult, VerifyEvent
+from diagnostics.render import oneline
 
 __all__ = ["ocsp_lines", "render_sclient", "verify_callback_lines"]
 
 SEPARATOR = "---"
+_REPLY_CODE = re.compile(r"\d{3}[ -]")
 
 # Codes after which s_client's verify callback prints one more fact about the certificate.
 _ISSUER_CODES = frozenset({2})  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
@@ -80,15 +90,13 @@ def verify_callback_lines(events: Iterable[VerifyEvent]) -> list[str]:
     standing = 0
     for event in events:
         cert = event.certificate
-        lines.append(
-            f"depth={event.depth} {certificates.dn(cert.subject) if cert else '<no cert>'}"
-        )
+        lines.append(f"depth={event.depth} {oneline.subject(cert) if cert else '<no cert>'}")
         if event.code != 0:
             lines.append(f"verify error:num={event.code}:{event.reason}")
             standing = event.code
         if cert is not None:
             if standing in _ISSUER_CODES:
-                lines.append(f"issuer= {certificates.dn(cert.issuer)}")
+                lines.append(f"issuer= {oneline.issuer(cert)}")
             elif standing in _NOT_BEFORE_CODES:
                 lines.append(
                     f"notBefore={certificates.openssl_time(certificates.not_before(cert))}"
@@ -185,13 +193,21 @@ def _openssl_integer(value: int) -> str:
 
 
 def _greeting_lines(ftp: Mapping[str, Any] | None) -> list[str]:
-    """The FTP server's greeting, as ``s_client -starttls ftp`` echoes it."""
+    """The FTP server's greeting as the reply it came in: ``220-`` before each line but the
+    last, ``220 `` before the last (a line that already starts with a reply code is kept), so
+    that no line of it can pose as one of ``s_client``'s own."""
     greeting = ftp.get("greeting") if ftp else None
     if isinstance(greeting, str):
-        return greeting.splitlines()
-    if isinstance(greeting, Sequence):
-        return [str(line) for line in greeting]
-    return []
+        lines = split_lines(greeting)
+    elif isinstance(greeting, Sequence):
+        lines = [str(line) for line in greeting]
+    else:
+        return []
+    last = len(lines) - 1
+    return [
+        line if _REPLY_CODE.match(line) else f"220{'-' if index < last else ' '}{line}"
+        for index, line in enumerate(lines)
+    ]
 
 
 def _chain_lines(chain: Sequence[x509.Certificate]) -> list[str]:
@@ -202,8 +218,8 @@ def _chain_lines(chain: Sequence[x509.Certificate]) -> list[str]:
     for index, cert in enumerate(chain):
         key_type, bits = certificates.key_type_and_bits(cert)
         lines += [
-            f" {index} s:{certificates.dn(cert.subject)}",
-            f"   i:{certificates.dn(cert.issuer)}",
+            f" {index} s:{oneline.subject(cert)}",
+            f"   i:{oneline.issuer(cert)}",
             f"   a:PKEY: {key_type}, {bits or 0} (bit); "
             f"sigalg: {certificates.signature_algorithm_short(cert)}",
             f"   v:NotBefore: {certificates.openssl_time(certificates.not_before(cert))}; "
@@ -219,8 +235,8 @@ def _peer_lines(leaf: x509.Certificate | None) -> list[str]:
     return [
         "Server certificate",
         *certificates.pem(leaf).splitlines(),
-        f"subject={certificates.dn(leaf.subject)}",
-        f"issuer={certificates.dn(leaf.issuer)}",
+        f"subject={oneline.subject(leaf)}",
+        f"issuer={oneline.issuer(leaf)}",
     ]
 
 
@@ -258,4 +274,5 @@ def _failure_line(failure: Failure) -> str:
 
 
 def _text(lines: Sequence[str]) -> str:
-    return "\n".join(lines) + "\n"
+    """The lines as one text, each escaped: a peer's control characters never pass."""
+    return "".join(escape(line) + "\n" for line in lines)

@@ -1,6 +1,10 @@
 """The plain-text report of one listener session: printed, and sent to the partner's client.
 
 Pure: a function of the session's judged :class:`~diagnostics.model.result.ProbeResult`.
+Everything the remote client controls (its certificate's names, SNI, ALPN offers, request
+line, User-Agent, FTP commands) is escaped (:func:`diagnostics.model.escape.escape`), in the
+report and in the FTP reply lines alike: it reaches neither the listener's terminal nor the
+partner's.
 """
 
 from __future__ import annotations
@@ -8,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from diagnostics.explain.lint import describe
+from diagnostics.model.escape import escape
 from diagnostics.model.result import ProbeResult, Severity, Status, peer_name
 from diagnostics.render.text import render_text
 
 
 def verdict_line(result: ProbeResult) -> str:
-    """One line: status, client, listener, and the primary finding or what went well."""
+    """One line: status, client, listener, and the primary finding or what went well (as
+    given, not escaped: the report and the reply lines escape it)."""
     head = f"{result.status.value.upper()} client {peer_name(result)} at {result.target.url}"
     if result.findings:
         primary = result.findings[0]
@@ -56,15 +62,16 @@ def _client_lines(result: ProbeResult) -> list[str]:
 def render_session(result: ProbeResult) -> str:
     """The plain-text report of one session (printed, and sent to the client)."""
     # The generic "http:" line describes a server's answer; ours is in the client lines.
-    body = [line for line in render_text(result).splitlines()[1:] if not line.startswith("  http:")]
-    return "\n".join([verdict_line(result), *_client_lines(result), *body])
+    # render_text escapes its lines; only its own line feeds separate them.
+    body = [line for line in render_text(result).split("\n")[1:] if not line.startswith("  http:")]
+    return "\n".join(escape(line) for line in [verdict_line(result), *_client_lines(result), *body])
 
 
 def verdict_lines(result: ProbeResult) -> list[str]:
     """The verdict and every finding's summary, one per line, for reply texts."""
     lines = [verdict_line(result)]
     lines += [f"[{f.severity.value}] {f.id}: {f.summary}" for f in result.findings]
-    return lines
+    return [escape(line) for line in lines]
 
 
 class _PlainTextReports:

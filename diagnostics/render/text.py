@@ -1,10 +1,16 @@
-"""The human form of a result: verdict first, then the chain, then every finding.  Pure."""
+"""The human form of a result: verdict first, then the chain, then every finding.  Pure.
+
+Every line is escaped (:func:`diagnostics.model.escape.escape`) before it is coloured: a
+certificate name, a ``Server`` header, an FTP greeting or a finding that quotes them cannot
+put a control character on the terminal.
+"""
 
 from __future__ import annotations
 
 from cryptography import x509
 
 from diagnostics.model import certificates
+from diagnostics.model.escape import escape, split_lines
 from diagnostics.model.result import OCSPFacts, ProbeResult, Severity, Status
 
 _COLOURS = {"red": "\x1b[31m", "yellow": "\x1b[33m", "green": "\x1b[32m", "dim": "\x1b[2m"}
@@ -18,7 +24,8 @@ def _paint(text: str, colour: str, enabled: bool) -> str:
 
 
 def verdict_line(result: ProbeResult) -> str:
-    """One line: status, target, and the primary finding or what went well."""
+    """One line: status, target, and the primary finding or what went well (as given, not
+    escaped: :func:`render_text` escapes it)."""
     status = result.status
     head = f"{status.value.upper()} {result.target.url}"
     if result.findings:
@@ -61,12 +68,12 @@ def ocsp_line(facts: OCSPFacts) -> str:
 
 def _block(head: str, text: str) -> list[str]:
     """``text`` after ``head``, its further lines (a multi-line FTP reply) indented under it."""
-    first, *rest = text.splitlines() or [""]
+    first, *rest = split_lines(text)
     return [head + first] + [" " * len(head) + line for line in rest]
 
 
 def chain_lines(result: ProbeResult) -> list[str]:
-    """The served chain and the chain OpenSSL built, as two small trees."""
+    """The served chain and the chain OpenSSL built, as two small trees (not escaped)."""
     lines: list[str] = []
     # An offline verification has no peer: its "served" chain is the files given.
     served = "given" if result.tls is None and result.target.port == 0 else "served"
@@ -82,7 +89,27 @@ def chain_lines(result: ProbeResult) -> list[str]:
 def render_text(result: ProbeResult, *, colour: bool = False) -> str:
     """The default terminal rendering of one result."""
     status_colour = _STATUS_COLOUR[result.status]
-    lines = [_paint(verdict_line(result), status_colour, colour)]
+    lines = [_paint(escape(verdict_line(result)), status_colour, colour)]
+    lines += [escape(line) for line in _fact_lines(result)]
+    if result.findings:
+        lines.append("  findings:")
+        for finding in result.findings:
+            tag = _paint(f"[{finding.severity.value}]", _SEVERITY_COLOUR[finding.severity], colour)
+            about = f"{finding.id} (who acts: {finding.side.value}): {finding.summary}"
+            lines.append(f"    {tag} {escape(about)}")
+            if finding.detail:
+                lines.append(f"        {escape(finding.detail)}")
+            if finding.remedy:
+                lines.append(f"        fix: {escape(finding.remedy)}")
+    timings = result.timings
+    if timings.total_s is not None:
+        lines.append(f"  took {timings.total_s * 1000:.0f} ms")
+    return "\n".join(lines)
+
+
+def _fact_lines(result: ProbeResult) -> list[str]:
+    """What was seen, between the verdict and the findings (not yet escaped)."""
+    lines = []
     tls = result.tls
     if tls is not None:
         reused = ", session resumed" if tls.session_reused else ""
@@ -111,18 +138,4 @@ def render_text(result: ProbeResult, *, colour: bool = False) -> str:
         state = {True: "matches", False: "does NOT match", None: "could not be checked"}
         names = ", ".join(check.names_in_cert) or "(none)"
         lines.append(f"  name {check.name!r} {state[check.matched]} the certificate ({names})")
-    if result.findings:
-        lines.append("  findings:")
-        for finding in result.findings:
-            tag = _paint(f"[{finding.severity.value}]", _SEVERITY_COLOUR[finding.severity], colour)
-            lines.append(
-                f"    {tag} {finding.id} (who acts: {finding.side.value}): {finding.summary}"
-            )
-            if finding.detail:
-                lines.append(f"        {finding.detail}")
-            if finding.remedy:
-                lines.append(f"        fix: {finding.remedy}")
-    timings = result.timings
-    if timings.total_s is not None:
-        lines.append(f"  took {timings.total_s * 1000:.0f} ms")
-    return "\n".join(lines)
+    return lines

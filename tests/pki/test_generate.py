@@ -521,3 +521,84 @@ def test_mutual_set_up_with_the_printed_listen_and_probe_commands(tmp_path: Path
     assert [r["status"] for r in reports] == ["ok", "problems"]
     assert reports[0]["findings"] == []
     assert "client_certificate_missing" in [f["id"] for f in reports[1]["findings"]]
+
+
+# -- control characters and non-ASCII names ------------------------------------------------
+
+CONTROLS = [
+    "evil\nVerify return code: 0 (ok)",
+    "a\rb",
+    "bell\x07",
+    "\x1b[31mred",
+    "\x9bC1",
+    "x\x7f",
+]
+
+
+@pytest.mark.parametrize("value", CONTROLS)
+def test_control_characters_in_any_name_are_refused(value: str) -> None:
+    """CN, O, OU, country and SANs with a control character: NameProblemError naming it."""
+    makers = [
+        lambda: generate.subject_name(value),
+        lambda: generate.subject_name("h.example.test", org=value),
+        lambda: generate.subject_name("h.example.test", ou=value),
+        lambda: generate.subject_name("h.example.test", country=value),
+        lambda: generate.general_names([value]),
+        lambda: generate.mutual_setup(value, "JohnD"),
+        lambda: generate.mutual_setup("h.example.test", value),
+    ]
+    for make in makers:
+        with pytest.raises(generate.NameProblemError, match="control character U\\+00"):
+            make()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--cn", "evil\nVerify return code: 0 (ok)"),
+        ("--org", "\x1b]0;title\x07"),
+        ("--ou", "x\x9b"),
+    ],
+)
+def test_the_cert_command_refuses_control_characters_in_one_line(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tlsdiag cert csr: exit 2, one escaped line on stderr, nothing written."""
+    names = {"--cn": "h.example.test", option: value}
+    args = ["cert", "csr", *[word for pair in names.items() for word in pair]]
+    code, out = tlsdiag(*args, "--out-csr", tmp_path / "r.csr", "--out-key", tmp_path / "k.pem")
+    err = capsys.readouterr().err
+    assert (code, out) == (EXIT_USAGE, "")
+    assert err.startswith("tlsdiag cert csr: ") and err.count("\n") == 1
+    assert "contains the control character" in err
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_non_ascii_cn_is_made_with_a_warning_and_no_dns_san(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A U-label CN: the certificate is made (exit 0) without a DNS SAN, and stderr warns,
+    pointing to the xn-- form in --san; an ASCII CN gets no warning."""
+    cert = tmp_path / "c.pem"
+    args = ["cert", "selfsigned", "--out-cert", cert, "--out-key", tmp_path / "k.pem"]
+    code, out = tlsdiag(*args, "--cn", "münchen.example")
+    err = capsys.readouterr().err
+    assert code == EXIT_OK and "SAN: none" in out
+    assert err == (
+        "tlsdiag cert selfsigned: warning: the CN 'münchen.example' is not ASCII, so it is not "
+        "added as a DNS SAN and clients that check host names will not match it; if it is a "
+        "host name, give its xn-- (A-label) form with --san\n"
+    )
+    loaded = x509.load_pem_x509_certificate(cert.read_bytes())
+    assert loaded.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "münchen.example"
+    with pytest.raises(x509.ExtensionNotFound):
+        loaded.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    code, _ = tlsdiag(*args, "--cn", "muenchen.example", "--force")
+    assert code == EXIT_OK and capsys.readouterr().err == ""
+
+
+def test_a_non_ascii_server_cn_asks_for_its_a_label() -> None:
+    """mutual --server-cn must be an address: a U-label is refused, naming the xn-- form."""
+    with pytest.raises(generate.NameProblemError, match="xn-- \\(A-label\\) form"):
+        generate.mutual_setup("münchen.example", "JohnD")
