@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -20,11 +21,46 @@ class UsageError(TlsdiagError):
     """Bad arguments or configuration: one line for the user, exit 2."""
 
 
+# A value that argparse would take for an option because it starts with "-".
+_NEGATIVE_NUMBER = re.compile(r"^-(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
+
+
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are :class:`UsageError` (one line, exit 2)."""
+    """An argument parser whose errors are :class:`UsageError` (one line, exit 2).
+
+    A negative number after an option that takes a value is that option's value
+    (``--timeout -5`` is refused by the option's range, not as "expected one argument"):
+    argparse alone reads it as an option because ``probe`` has ``-4`` and ``-6``.
+    """
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Parse ``args``, each negative number joined to the option before it."""
+        if args is not None:
+            args = self._negative_values_joined(list(args))
+        return super().parse_known_args(args, namespace)
+
+    def _negative_values_joined(self, args: list[str]) -> list[str]:
+        joined: list[str] = []
+        index = 0
+        while index < len(args):
+            token = args[index]
+            if token == "--":
+                joined.extend(args[index:])
+                break
+            action = self._option_string_actions.get(token)
+            following = args[index + 1] if index + 1 < len(args) else ""
+            if action is not None and action.nargs is None and _NEGATIVE_NUMBER.match(following):
+                joined.append(f"{token}={following}")
+                index += 2
+                continue
+            joined.append(token)
+            index += 1
+        return joined
 
 
 def worst_exit(results: Sequence[ProbeResult]) -> int:

@@ -15,13 +15,27 @@ def register(subparsers: Any) -> None:
     daemon = subparsers.add_parser(
         "daemon", help="probe configured targets on a schedule, serve metrics"
     )
-    daemon.add_argument("--config", default=os.path.join("config", "tlsdiag.toml"), metavar="FILE")
-    daemon.add_argument("--shard", metavar="K/N", help="probe only shard K of N (stable hash)")
-    daemon.add_argument("--log-stdout", action="store_true", help="all log streams to stdout")
+    daemon.add_argument(
+        "--config",
+        default=os.path.join("config", "tlsdiag.toml"),
+        metavar="FILE",
+        help="the TOML configuration (default: %(default)s)",
+    )
+    daemon.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="probe only shard K of N (stable hash) (default: every target)",
+    )
+    daemon.add_argument(
+        "--log-stdout",
+        action="store_true",
+        help="all log streams to stdout (default: files in the configured log_dir)",
+    )
     daemon.add_argument(
         "--progress",
         action="store_true",
-        help="a readable block per target on stderr as results arrive (what `make run` shows)",
+        help="a readable block per target on stderr as results arrive (what `make run` shows) "
+        "(default: off)",
     )
     daemon.set_defaults(handler=run)
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any, TextIO
 
 from diagnostics.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError
-from diagnostics.cli.options import add_expiry_windows, add_output
+from diagnostics.cli.options import add_expiry_windows, add_output, secret_from_env
 from diagnostics.model.result import Status
 from diagnostics.pki.inspection import InspectionError, inspect_file
 from diagnostics.render.inspection import render_inspection
@@ -20,11 +19,14 @@ def register(subparsers: Any) -> None:
         "inspect",
         help="inspect a PEM bundle, DER file or PKCS#12 file: order, links, key match, expiry",
     )
-    parser.add_argument("file", metavar="FILE")
+    parser.add_argument(
+        "file", metavar="FILE", help="the certificate file: PEM bundle, DER or PKCS#12"
+    )
     parser.add_argument(
         "--password-env",
         metavar="VAR",
-        help="the environment variable holding the PKCS#12 or private-key password",
+        help="the environment variable holding the PKCS#12 or private-key password "
+        "(default: none; an encrypted key is then reported, not opened)",
     )
     add_output(parser, ("text", "json"))
     add_expiry_windows(parser)
@@ -33,11 +35,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Inspect the file and print the result; 0 clean, 1 problems, 2 unreadable."""
-    password = None
-    if args.password_env:
-        if args.password_env not in os.environ:
-            raise UsageError(f"--password-env: the variable {args.password_env} is not set")
-        password = os.environ[args.password_env].encode("utf-8")
+    secret = secret_from_env(args.password_env, "--password-env")
+    password = None if secret is None else secret.encode("utf-8")
     if args.critical_days > args.warn_days:
         raise UsageError("--critical-days must not be more than --warn-days")
     try:

@@ -59,7 +59,11 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="the publisher listens on N, endpoint k on N+k (default %(default)s)",
     )
-    parser.add_argument("--manifest", metavar="FILE", help="also write the manifest (JSON) here")
+    parser.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="also write the manifest (JSON) here (default: only manifest.json in --state-dir)",
+    )
     parser.add_argument(
         "--state-dir",
         default=DEFAULT_STATE_DIR,

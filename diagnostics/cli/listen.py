@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 from diagnostics.cli.common import EXIT_OK, EXIT_USAGE, UsageError, first_crl_load
 from diagnostics.cli.options import (
     add_crl,
+    add_key_password,
     add_log_dir,
     add_output,
     add_timeouts,
     check_crl_urls,
+    log_dir_error,
     positive_int,
+    secret_from_env,
 )
 from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.model.result import ProbeResult
@@ -32,21 +35,74 @@ if TYPE_CHECKING:
     from diagnostics.tls.crl_sources import CRLEvent, CRLSources
 
 
+EPILOG = """\
+URL schemes (an address to listen on and a port; [::1] for IPv6):
+  https://ADDR[:PORT]  HTTPS (port 443): every request is answered with the report of the
+                       client's TLS side (plain text, or JSON for Accept: application/json)
+  ftps://ADDR[:PORT]   implicit FTPS, TLS from the first byte (port 990)
+  ftpes://ADDR[:PORT]  explicit FTPS, AUTH TLS on the plain FTP port (port 21); log in with
+                       any user and password, LIST shows the report
+
+exit codes:
+  0  stopped by SIGINT or SIGTERM (each connection was reported as it finished)
+  2  usage or configuration error: it could not start (a file, the URL, the port)
+"""
+
+
 def register(subparsers: Any) -> None:
     """Add ``listen`` to the sub-commands."""
     parser = subparsers.add_parser(
-        "listen", help="accept partners' HTTPS/FTPS clients and diagnose their side"
+        "listen",
+        help="accept partners' HTTPS/FTPS clients and diagnose their side",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("url", metavar="URL", help="https://ADDR:PORT, ftps://… or ftpes://…")
-    parser.add_argument("--cert", required=True, metavar="FILE", help="our certificate (chain)")
-    parser.add_argument("--key", required=True, metavar="FILE")
-    parser.add_argument("--client-ca", action="append", default=[], metavar="FILE")
-    parser.add_argument("--require-client-cert", action="store_true")
-    parser.add_argument("--expect-cn", metavar="NAME")
+    parser.add_argument(
+        "--cert", required=True, metavar="FILE", help="our certificate (chain), PEM or DER"
+    )
+    parser.add_argument(
+        "--key", required=True, metavar="FILE", help="the private key of --cert, PEM or DER"
+    )
+    add_key_password(parser)
+    parser.add_argument(
+        "--client-ca",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="ask for a client certificate chaining to the CAs of FILE (repeatable; "
+        "default: none, no client certificate asked for)",
+    )
+    parser.add_argument(
+        "--require-client-cert",
+        action="store_true",
+        help="refuse the handshake without a client certificate (default: asked for only)",
+    )
+    parser.add_argument(
+        "--expect-cn",
+        metavar="NAME",
+        help="the common name the client certificate must carry (default: any)",
+    )
     add_crl(parser, "a client CA", ", fetched before listening and refreshed at its next update")
-    add_log_dir(parser, default="logs")
+    add_log_dir(parser, default="logs", stream="server.jsonl")
     add_output(parser, ("text", "json"), default="text")
-    parser.add_argument("--max-connections", type=positive_int, default=100, metavar="N")
+    parser.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=1000,
+        metavar="N",
+        help="connections held at once; at the limit the oldest one still in its TLS "
+        "handshake is dropped for a new one, and a new one is refused only when all are past "
+        "it; lowered at start to fit the open-file limit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-per-address",
+        type=positive_int,
+        default=20,
+        metavar="N",
+        help="connections held at once from one client address (loopback too), dropped and "
+        "refused like --max-connections (default: %(default)s)",
+    )
     add_timeouts(parser, ("handshake-timeout", 10.0), ("idle-timeout", 60.0))
     parser.set_defaults(handler=run)
 
@@ -70,12 +126,14 @@ def _options(args: argparse.Namespace) -> Any:
         url=args.url,
         cert_file=args.cert,
         key_file=args.key,
+        key_password=secret_from_env(args.key_password_env, "--key-password-env"),
         client_ca_files=tuple(args.client_ca),
         crl_files=tuple(args.crl),
         require_client_cert=args.require_client_cert,
         expect_cn=args.expect_cn,
         limits=Limits(
             max_connections=args.max_connections,
+            max_per_address=args.max_per_address,
             handshake_timeout=args.handshake_timeout,
             idle_timeout=args.idle_timeout,
         ),
@@ -87,7 +145,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from twisted.internet import reactor
 
     from diagnostics.daemon.logs import SessionLog
-    from diagnostics.listener.service import crl_material
+    from diagnostics.listener.service import crl_material, fit_limits, raise_open_files
     from diagnostics.model.jsonform import dumps
     from diagnostics.model.target import TargetError
     from diagnostics.render.session import render_session
@@ -97,6 +155,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     options = _options(args)
     sources = CRLSources()
     try:
+        # As many open files as allowed; fewer connections when they cannot all be held.
+        options, capacity = fit_limits(options, raise_open_files())
         # The files are read now; CRL URLs are asked for, and awaited once the reactor runs.
         material = crl_material(reactor, options, sources)
     except (TrustError, TargetError) as exc:
@@ -104,9 +164,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     try:
         log = SessionLog(args.log_dir)
     except OSError as exc:
-        raise UsageError(
-            f"tlsdiag listen: --log-dir {args.log_dir!r}: {exc.strerror or exc}"
-        ) from None
+        raise log_dir_error(args.log_dir, exc) from None
 
     def emit(result: ProbeResult) -> None:
         text = dumps(result) if args.format == "json" else render_session(result) + "\n"
@@ -126,10 +184,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         except OSError as exc:
             print(f"tlsdiag listen: cannot write to {log.sink.path}: {exc}", file=sys.stderr)
 
-    return _serve(material, sources, emit, refused)
+    return _serve(material, sources, emit, refused, capacity.message())
 
 
-def _serve(material: Any, sources: CRLSources, emit: Any, refused: Any) -> int:
+def _serve(material: Any, sources: CRLSources, emit: Any, refused: Any, capacity: str) -> int:
+    """Run the listener until stopped; ``capacity`` is said on standard error once it listens."""
     from twisted.internet import defer, reactor
     from twisted.internet.error import CannotListenError
     from twisted.python.failure import Failure
@@ -171,6 +230,7 @@ def _serve(material: Any, sources: CRLSources, emit: Any, refused: Any) -> int:
             file=sys.stderr,
             flush=True,
         )
+        print(capacity, file=sys.stderr, flush=True)  # the open-file and connection limits
 
     def failed(failure: Failure) -> None:
         if isinstance(failure.value, UsageError | TrustError | TargetError):

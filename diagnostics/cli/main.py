@@ -12,6 +12,8 @@ from typing import TextIO
 
 from diagnostics.cli import cert, daemon, explain, inspect, lab, listen, probe, schema, verify
 from diagnostics.cli.common import EXIT_OK, EXIT_USAGE, Parser, UsageError, tune_collector
+from diagnostics.model.errors import TlsdiagError
+from diagnostics.model.escape import escape, split_lines
 from diagnostics.model.version import __version__
 
 # Every sub-command, in the order ``--help`` lists them: a module with ``register(sub)``,
@@ -30,22 +32,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    """Run one sub-command; returns (and, as a script, exits with) the exit code."""
+    """Run one sub-command; returns (and, as a script, exits with) the exit code.
+
+    Every error line starts with ``tlsdiag COMMAND:``; a :class:`TlsdiagError` that reaches
+    here (bad input no handler classified) is a usage error too, never a traceback.
+    """
     tune_collector()
     stream = out if out is not None else sys.stdout
     parser = build_parser()
+    command: str | None = None
     try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        args, extra = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+        command = args.command
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         if args.command is None:
             parser.print_help(stream)
             return EXIT_USAGE
         code: int = args.handler(args, stream)
         return code
-    except UsageError as exc:
-        print(str(exc), file=sys.stderr)
+    except TlsdiagError as exc:
+        print(error_line(command, exc), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(error_line(command, "interrupted"), file=sys.stderr)
         return 130
     except BrokenPipeError:
         return EXIT_OK
+
+
+def error_line(command: str | None, problem: object) -> str:
+    """``problem`` as one line starting ``tlsdiag COMMAND:`` (unless it already does), its
+    control characters escaped (``\\1B``) so that no argument or file name drives the terminal."""
+    prefix = f"tlsdiag {command}:" if command else "tlsdiag:"
+    lines = (line.strip() for line in split_lines(str(problem)))
+    text = escape("; ".join(line for line in lines if line)) or type(problem).__name__
+    return text if text.startswith("tlsdiag") else f"{prefix} {text}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -17,67 +18,182 @@ from diagnostics.cli.common import UsageError, first_crl_load, run_reactor, wors
 from diagnostics.cli.options import (
     add_crl,
     add_expiry_windows,
+    add_key_password,
     add_log_dir,
     add_output,
     add_timeouts,
     check_crl_urls,
+    log_dir_error,
     positive_int,
+    secret_from_env,
 )
+from diagnostics.model.files import FileError, decode_text, read_bounded
 from diagnostics.model.options import ProbeOptions, TrustConfig
 from diagnostics.model.result import ProbeResult, Target
-from diagnostics.model.target import TargetError, parse_target
+from diagnostics.model.target import TargetError, parse_target, servername_problem
+
+EPILOG = """\
+URL schemes:
+  https://HOST[:PORT][/PATH]  HTTPS (port 443): the TLS handshake, then one HEAD request
+                              (GET when HEAD is refused) for PATH
+  ftps://HOST[:PORT]          implicit FTPS, TLS from the first byte (port 990)
+  ftpes://HOST[:PORT]         explicit FTPS, AUTH TLS on the plain FTP port (port 21)
+  tls://HOST:PORT             TLS only, no application protocol (the port is required)
+  An IPv6 address goes in brackets (tls://[::1]:8443); a path has no spaces or control
+  characters (write a space as %20).
+
+--targets FILE: one URL per line; blank lines and comments (from a # at the start of a
+line or after a space) are skipped; UTF-8, a byte-order mark and CRLF line ends accepted.
+
+exit codes:
+  0  every result is ok
+  1  problems: a finding of severity error or warning
+  2  usage or configuration error: nothing was probed (every URL is checked first)
+  3  failed: a probe could not complete (resolve, connect, STARTTLS, handshake, dialogue)
+  With several URLs the exit code is the worst result, in the order 3, 1, 0.
+"""
 
 
 def register(subparsers: Any) -> None:
     """Add ``probe`` to the sub-commands."""
-    probe = subparsers.add_parser("probe", help="probe endpoints and explain what is wrong")
-    probe.add_argument("urls", nargs="*", metavar="URL")
-    probe.add_argument("--targets", metavar="FILE", help="a file of URLs, one per line")
-    probe.add_argument("--concurrency", type=positive_int, default=50)
-    probe.add_argument("--ca", action="append", default=[], metavar="FILE")
-    probe.add_argument("--system-trust", action="store_true")
+    probe = subparsers.add_parser(
+        "probe",
+        help="probe endpoints and explain what is wrong",
+        description="Probe HTTPS, FTPS and TLS endpoints and explain what is wrong.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    probe.add_argument(
+        "urls", nargs="*", metavar="URL", help="https://, ftps://, ftpes:// or tls:// URLs"
+    )
+    probe.add_argument(
+        "--targets",
+        metavar="FILE",
+        help="a file of URLs, one per line, probed after the URL arguments (default: none)",
+    )
+    probe.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=50,
+        metavar="N",
+        help="probe at most N endpoints at once (default: %(default)s)",
+    )
+    probe.add_argument(
+        "--ca",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="trust the CA certificates of FILE, PEM or DER (repeatable; default: none, "
+        "so only --system-trust or nothing is trusted)",
+    )
+    probe.add_argument(
+        "--system-trust",
+        action="store_true",
+        help="also trust the platform's CA store (default: off)",
+    )
     add_crl(probe, "a CA in the chain")
     probe.add_argument(
         "--crl-check",
         choices=("leaf", "chain"),
         default="leaf",
-        help="check the peer's certificate only (leaf, the default) or every certificate "
-        "below the root (chain)",
+        help="check the peer's certificate only (leaf) or every certificate below the root "
+        "(chain) (default: %(default)s)",
     )
     probe.add_argument(
         "--crl-from-cdp",
         action="store_true",
         help="after the handshake, fetch CRLs from the chain's CRL distribution points "
-        "(http only) and check revocation",
+        "(http only) and check revocation (default: off)",
     )
-    probe.add_argument("--cert", metavar="FILE")
-    probe.add_argument("--key", metavar="FILE")
-    probe.add_argument("--servername", metavar="NAME")
+    probe.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="our client certificate (PEM or DER, chain after it), with --key (default: none sent)",
+    )
+    probe.add_argument(
+        "--key", metavar="FILE", help="the private key of --cert, PEM or DER (default: none)"
+    )
+    add_key_password(probe)
+    probe.add_argument(
+        "--servername",
+        metavar="NAME",
+        help="the name sent as SNI and verified in the certificate (default: the URL's host)",
+    )
     probe.add_argument(
         "--fetch-issuer",
         action="store_true",
-        help="fetch a missing issuer from the leaf's AIA caIssuers URL (http only) to name it",
+        help="fetch a missing issuer from the leaf's AIA caIssuers URL (http only) to name it "
+        "(default: off)",
     )
     add_timeouts(probe, ("timeout", 10.0))
-    probe.add_argument("--user", default="anonymous")
-    probe.add_argument("--password-env", metavar="VAR")
-    probe.add_argument("--no-data-channel", action="store_true")
+    probe.add_argument(
+        "--user", default="anonymous", help="the FTP user name (default: %(default)s)"
+    )
+    probe.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="the environment variable holding the FTP password (default: anonymous@)",
+    )
+    probe.add_argument(
+        "--no-data-channel",
+        action="store_true",
+        help="FTPS: skip the check of a protected data connection (default: checked)",
+    )
     family = probe.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="family", action="store_const", const=4)
-    family.add_argument("-6", dest="family", action="store_const", const=6)
+    family.add_argument(
+        "-4",
+        dest="family",
+        action="store_const",
+        const=4,
+        help="connect over IPv4 only (default: either)",
+    )
+    family.add_argument(
+        "-6",
+        dest="family",
+        action="store_const",
+        const=6,
+        help="connect over IPv6 only (default: either)",
+    )
     add_output(probe, ("text", "s_client", "json"))
     add_log_dir(probe)
     add_expiry_windows(probe)
     probe.set_defaults(handler=run)
 
 
+_COMMENT = re.compile(r"(?:^|\s)#.*$")
+
+
+def parse_targets_file(data: bytes, path: str) -> list[str]:
+    """The URLs of a ``--targets`` file's bytes; UsageError when it is not UTF-8 text.
+
+    One URL per line (LF or CRLF), a UTF-8 byte-order mark dropped; blank lines and
+    comments skipped: a ``#`` at the start of a line or after whitespace starts a comment
+    (a ``#`` inside a URL, as in ``https://host/#part``, does not).
+    """
+    try:
+        text = decode_text(data, "--targets", path)
+    except FileError as exc:
+        raise UsageError(str(exc)) from None
+    urls = []
+    for line in text.splitlines():
+        url = _COMMENT.sub("", line).strip()
+        if url:
+            urls.append(url)
+    return urls
+
+
 def _read_targets_file(path: str) -> list[str]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--targets {path!r} cannot be read: {exc}") from None
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        data = read_bounded(path, "--targets")
+    except FileError as exc:
+        raise UsageError(str(exc)) from None
+    urls = parse_targets_file(data, path)
+    if not urls:
+        raise UsageError(
+            f"--targets {path!r} holds no URL (only blank lines and comments): "
+            "write one URL per line"
+        )
+    return urls
 
 
 def _targets(args: argparse.Namespace) -> list[Target]:
@@ -85,24 +201,24 @@ def _targets(args: argparse.Namespace) -> list[Target]:
     if args.targets:
         urls.extend(_read_targets_file(args.targets))
     if not urls:
-        raise UsageError("tlsdiag probe: give at least one URL (or --targets FILE)")
+        raise UsageError("give at least one URL (or --targets FILE)")
+    if args.servername is not None and (problem := servername_problem(args.servername)):
+        raise UsageError(f"--servername {args.servername!r} {problem}")
     targets = []
     for url in urls:
         try:
             targets.append(parse_target(url, servername=args.servername))
         except TargetError as exc:
-            raise UsageError(f"tlsdiag probe: {exc}") from None
+            raise UsageError(str(exc)) from None
     return targets
 
 
 def _options(args: argparse.Namespace) -> ProbeOptions:
-    password = "anonymous@"
-    if args.password_env:
-        if args.password_env not in os.environ:
-            raise UsageError(f"--password-env: the variable {args.password_env} is not set")
-        password = os.environ[args.password_env]
+    password = secret_from_env(args.password_env, "--password-env") or "anonymous@"
     if bool(args.cert) != bool(args.key):
         raise UsageError("a client certificate needs both --cert and --key")
+    if args.key_password_env and not args.key:
+        raise UsageError("--key-password-env is the passphrase of --key: give --key FILE too")
     if args.critical_days > args.warn_days:
         raise UsageError("--critical-days must not be more than --warn-days")
     check_crl_urls(args.crl)
@@ -113,6 +229,7 @@ def _options(args: argparse.Namespace) -> ProbeOptions:
         crl_check=args.crl_check,
         cert_file=args.cert,
         key_file=args.key,
+        key_password=secret_from_env(args.key_password_env, "--key-password-env"),
     )
     return ProbeOptions(
         trust=trust,
@@ -168,7 +285,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         try:
             log = ProbeLog(args.log_dir)
         except OSError as exc:
-            raise UsageError(f"--log-dir {args.log_dir!r}: {exc.strerror or exc}") from None
+            raise log_dir_error(args.log_dir, exc) from None
     separator = "\n" if fmt != "json" else ""
 
     def emit(result: ProbeResult) -> None:

@@ -8,32 +8,62 @@ import os
 from typing import Any, Literal, TextIO
 
 from diagnostics.cli.common import UsageError
+from diagnostics.cli.options import add_output
+from diagnostics.model import files
+from diagnostics.model.files import FileError, read_bounded, wrong_material
 from diagnostics.render import render
 
-# More than any certificate bundle or CRL (large public CAs' CRLs run to a few megabytes).
-MAX_FILE_BYTES = 64 * 2**20
+# The shared bound (more than any certificate bundle or CRL); read at each call.
+MAX_FILE_BYTES = files.MAX_FILE_BYTES
 _KINDS = {"certificate": "certificates (PEM or DER)", "crl": "a CRL (PEM or DER)"}
 
 
 def register(subparsers: Any) -> None:
     """Add ``tlsdiag verify``."""
     verify = subparsers.add_parser(
-        "verify", help="verify certificate files offline and explain what is wrong"
+        "verify",
+        help="verify certificate files offline and explain what is wrong",
+        epilog="exit codes: 0 ok, 1 problems, 2 usage error (a file that holds no certificate "
+        "or CRL at all)",
     )
     verify.add_argument("cert", metavar="CERT", help="the certificate, or a bundle (leaf first)")
-    verify.add_argument("--ca", action="append", default=[], metavar="FILE", help="trusted CAs")
     verify.add_argument(
-        "--untrusted", action="append", default=[], metavar="FILE", help="extra intermediates"
+        "--ca",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="trusted CAs (repeatable; default: none)",
     )
     verify.add_argument(
-        "--crl", action="append", default=[], metavar="FILE", help="CRLs (checks the whole chain)"
+        "--untrusted",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="extra intermediates (repeatable; default: none)",
     )
-    verify.add_argument("--name", metavar="NAME", help="host name or IP address to check")
     verify.add_argument(
-        "--at", type=_instant, metavar="ISO8601", help="verify as of this time (UTC by default)"
+        "--crl",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="CRLs; checks the whole chain (repeatable; default: no CRL check)",
     )
-    verify.add_argument("--purpose", choices=("server", "client"), default="server")
-    verify.add_argument("--format", choices=("text", "json"), default=None)
+    verify.add_argument(
+        "--name", metavar="NAME", help="host name or IP address to check (default: none checked)"
+    )
+    verify.add_argument(
+        "--at",
+        type=_instant,
+        metavar="ISO8601",
+        help="verify as of this time (UTC unless it says; default: now)",
+    )
+    verify.add_argument(
+        "--purpose",
+        choices=("server", "client"),
+        default="server",
+        help="the certificate's use to check (default: %(default)s)",
+    )
+    add_output(verify, ("text", "json"))
     verify.set_defaults(handler=run)
 
 
@@ -48,25 +78,27 @@ def _instant(text: str) -> datetime.datetime:
 
 
 def _read(path: str, option: str, kind: Literal["certificate", "crl"]) -> bytes:
-    """A file's bytes; a usage error when it cannot be read or is no such file at all."""
+    """A file's bytes (bounded); a usage error when it cannot be read or is no such file at all."""
     from diagnostics.tls.verification import looks_like
 
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(
-            f"tlsdiag verify: {option}{path!r} cannot be read: {exc.strerror or exc}"
-        ) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise UsageError(
-            f"tlsdiag verify: {option}{path!r} is larger than {MAX_FILE_BYTES // 2**20} MiB: "
-            f"it cannot hold {_KINDS[kind]}"
-        )
-    if not looks_like(data, kind):
-        found = "it is empty" if not data.strip() else "no PEM block of that kind and not DER"
-        raise UsageError(f"tlsdiag verify: {option}{path!r} does not hold {_KINDS[kind]}: {found}")
-    return data
+        data = read_bounded(path, option or "certificate file", limit=MAX_FILE_BYTES)
+    except FileError as exc:
+        raise UsageError(f"tlsdiag verify: {exc}") from None
+    other = wrong_material(data, "a certificate" if kind == "certificate" else "a CRL")
+    pem = b"-----BEGIN" in data
+    if looks_like(data, kind) and (pem or other is None):
+        return data  # a PEM block of that kind, or DER that is no other known material
+    if not data.strip():
+        found = "it is empty"
+    elif other is not None:
+        found = f"no PEM block of that kind (it {other})" if pem else f"it {other}"
+    else:
+        found = "no PEM block of that kind and not DER"
+    raise UsageError(
+        f"tlsdiag verify: {option or 'certificate file'} {path!r} does not hold "
+        f"{_KINDS[kind]}: {found}"
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
@@ -76,9 +108,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.name is not None and (problem := name_problem(args.name)) is not None:
         raise UsageError(f"tlsdiag verify: --name {args.name!r}: {problem}")
     leaf = _read(args.cert, "", "certificate")
-    trusted = [_read(path, "--ca ", "certificate") for path in args.ca]
-    untrusted = [_read(path, "--untrusted ", "certificate") for path in args.untrusted]
-    crls = [_read(path, "--crl ", "crl") for path in args.crl]
+    trusted = [_read(path, "--ca", "certificate") for path in args.ca]
+    untrusted = [_read(path, "--untrusted", "certificate") for path in args.untrusted]
+    crls = [_read(path, "--crl", "crl") for path in args.crl]
     result = verify_chain(
         leaf,
         trusted=trusted,

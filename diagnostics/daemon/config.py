@@ -4,7 +4,10 @@
 Pure data.  :func:`load_config` either returns a :class:`Config` or raises
 :class:`ConfigError` carrying every problem found, each with the file, the key
 path (``target[2].ca[0]``) and what is wrong.  Relative paths resolve from the
-folder of the configuration file.
+folder of the configuration file.  The configuration and every file it names are read
+by :func:`diagnostics.model.files.read_bounded` (regular files of at most 64 MiB); the
+configuration must be UTF-8 text.  An encrypted key is opened with the passphrase in the
+environment variable ``key_password_env`` names, never prompted for.
 """
 
 from __future__ import annotations
@@ -18,16 +21,24 @@ from typing import Any
 
 import attrs
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from diagnostics.lab.endpoints import DEFAULT_BASE_PORT, base_port_problem
 from diagnostics.lab.manifest import ManifestEntry
 from diagnostics.model.caller import DAEMON_PROBE
 from diagnostics.model.errors import TlsdiagError
+from diagnostics.model.escape import escape
+from diagnostics.model.files import (
+    EncryptedKeyError,
+    FileError,
+    decode_text,
+    load_private_key,
+    read_bounded,
+    wrong_material,
+)
 from diagnostics.model.options import ProbeOptions, TrustConfig
 from diagnostics.model.result import Target
-from diagnostics.model.target import TargetError, parse_target
+from diagnostics.model.target import TargetError, parse_target, servername_problem
 
 DEFAULT_CONFIG = os.path.join("config", "tlsdiag.toml")
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9130"
@@ -50,6 +61,7 @@ SETTING_KEYS = (
     "cert",
     "key",
     "servername",
+    "key_password_env",
     "user",
     "password_env",
     "labels",
@@ -73,10 +85,13 @@ LISTENER_KEYS = (
     "url",
     "cert",
     "key",
+    "key_password_env",
     "client_ca",
     "expect_cn",
     "require_client_cert",
     "crl",
+    "max_connections",
+    "max_per_address",
 )
 LAB_KEYS = ("enabled", "bind", "base_port", "state_dir", "interval", "timeout")
 TOP_LEVEL_KEYS = ("daemon", "defaults", "target", "module", "listener", "lab")
@@ -151,6 +166,12 @@ class ListenerConfig:
     crl: tuple[str, ...] = ()
     expect_cn: str | None = None
     require_client_cert: bool = False
+    key_password: str | None = attrs.field(default=None, repr=False)
+    """The passphrase of an encrypted ``key`` (from ``key_password_env``)."""
+    max_connections: int | None = None
+    """Connections held at once (None: the listener's default, as ``--max-connections``)."""
+    max_per_address: int | None = None
+    """Connections held at once from one client address (None: as ``--max-per-address``)."""
 
 
 @attrs.frozen
@@ -194,12 +215,9 @@ class Config:
 def load_config(path: str, *, environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate a configuration file; ConfigError lists every problem."""
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(
-            [ConfigProblem(path, "", f"cannot be read: {exc.strerror or exc}")]
-        ) from None
+        data = tomllib.loads(decode_text(read_bounded(path), "file", path))
+    except FileError as exc:
+        raise ConfigError([ConfigProblem(path, "", exc.problem)]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigProblem(path, "", f"is not valid TOML: {exc}")]) from None
     return parse_config(data, path=path, environ=os.environ if environ is None else environ)
@@ -243,11 +261,12 @@ class _Checker:
         self.environ = environ
         self.problems: list[ConfigProblem] = []
         self.parsed: dict[tuple[str, str], str | None] = {}
-        self.pairs: dict[tuple[str, str], str | None] = {}
+        self.pairs: dict[tuple[str, str, str | None], str | None] = {}
         self.options: dict[ProbeOptions, ProbeOptions] = {}
 
     def problem(self, key: str, message: str) -> None:
-        self.problems.append(ConfigProblem(self.file, key, message))
+        # A quoted TOML key may hold any character: no line break or escape reaches a terminal.
+        self.problems.append(ConfigProblem(self.file, escape(key), escape(message)))
 
     # -- whole file -------------------------------------------------------------------
 
@@ -417,10 +436,13 @@ class _Checker:
                 path = self.file_name(table, where, key)
                 # A bad file is reported once, here; the pair is not reported again as half.
                 values[key] = _REPORTED if path is None else path
-        for key in ("servername", "user", "password_env"):
+        for key in ("servername", "user", "password_env", "key_password_env"):
             text = self.string(table, where, key, None)
             if text is not None:
                 values[key] = text
+        if "servername" in values and (problem := servername_problem(values["servername"])):
+            self.problem(f"{where}.servername", f"{values['servername']!r} {problem}")
+            del values["servername"]
         for key in ("system_trust", "data_channel", "crl_from_cdp"):
             flag = self.boolean(table, where, key)
             if flag is not None:
@@ -437,15 +459,23 @@ class _Checker:
             labels = self.labels(table["labels"], f"{where}.labels")
             if labels is not None:
                 values["labels"] = labels
-        if "password_env" in values:
-            name = values["password_env"]
-            if not _ENV_NAME.match(name):
-                self.problem(f"{where}.password_env", f"{name!r} is not a variable name")
-                del values["password_env"]
-            elif name not in self.environ:
-                self.problem(f"{where}.password_env", f"the environment variable {name} is not set")
-                del values["password_env"]
+        if "password_env" in values and self.environment(values["password_env"], where) is None:
+            del values["password_env"]
+        secret_env = values.get("key_password_env")
+        if secret_env is not None and self.environment(secret_env, where, "key_") is None:
+            values["key_password_env"] = _REPORTED  # the key is not checked without it
         return values
+
+    def environment(self, name: str, where: str, prefix: str = "") -> str | None:
+        """The variable ``name`` of the key ``{where}.{prefix}password_env``; None, reported."""
+        key = f"{where}.{prefix}password_env"
+        if not _ENV_NAME.match(name):
+            self.problem(key, f"{name!r} is not a variable name")
+            return None
+        if name not in self.environ:
+            self.problem(key, f"the environment variable {name} is not set")
+            return None
+        return self.environ[name]
 
     def settings(
         self, values: Mapping[str, Any], where: str, own: Mapping[str, Any] | None = None
@@ -458,7 +488,9 @@ class _Checker:
         ok = True
         mine = values if own is None else own
         cert, key = values.get("cert"), values.get("key")
-        if _REPORTED in (cert, key):
+        secret_env = values.get("key_password_env")
+        key_password = None if secret_env in (None, _REPORTED) else self.environ[secret_env]
+        if _REPORTED in (cert, key, secret_env):
             ok = False
         elif (cert is None) != (key is None):
             missing = "key" if key is None else "cert"
@@ -466,11 +498,9 @@ class _Checker:
                 self.problem(f"{where}.{missing}", "a client certificate needs both cert and key")
             ok = False
         elif cert is not None and key is not None:
-            if (cert, key) not in self.pairs:
-                self.pairs[cert, key] = key_mismatch(cert, key)
-            mismatch = self.pairs[cert, key]
+            mismatch = self.pair_problem(cert, key, key_password)
             if mismatch is not None:
-                if "cert" in mine or "key" in mine:
+                if {"cert", "key", "key_password_env"} & set(mine):
                     self.problem(f"{where}.key", mismatch)
                 ok = False
         defaults = ProbeOptions()
@@ -494,6 +524,7 @@ class _Checker:
                 crl_check=values.get("crl_check", "leaf"),
                 cert_file=cert,
                 key_file=key,
+                key_password=key_password,
             ),
             timeout=values.get("timeout", defaults.timeout),
             user=values.get("user", defaults.user),
@@ -512,6 +543,12 @@ class _Checker:
             labels=values.get("labels", {}),
             interval=values.get("interval", DEFAULT_INTERVAL),
         )
+
+    def pair_problem(self, cert: str, key: str, password: str | None) -> str | None:
+        """Why the key of ``key`` cannot be opened or does not belong to ``cert``; cached."""
+        if (cert, key, password) not in self.pairs:
+            self.pairs[cert, key, password] = key_mismatch(cert, key, password)
+        return self.pairs[cert, key, password]
 
     # -- [lab] ------------------------------------------------------------------------
 
@@ -569,6 +606,15 @@ class _Checker:
             for name in ("cert", "key"):
                 if name not in entry:
                     self.problem(f"{where}.{name}", "is missing: a listener serves a certificate")
+            secret_env = self.string(entry, where, "key_password_env", None)
+            key_password = None
+            if secret_env is not None:
+                key_password = self.environment(secret_env, where, "key_")
+            if None not in (cert, key) and (secret_env is None or key_password is not None):
+                assert cert is not None and key is not None
+                mismatch = self.pair_problem(cert, key, key_password)
+                if mismatch is not None:
+                    self.problem(f"{where}.key", mismatch)
             listeners.append(
                 ListenerConfig(
                     url=url,
@@ -578,6 +624,9 @@ class _Checker:
                     crl=tuple(self.crls(entry, where)),
                     expect_cn=self.string(entry, where, "expect_cn", None),
                     require_client_cert=bool(self.boolean(entry, where, "require_client_cert")),
+                    key_password=key_password,
+                    max_connections=self.integer(entry, where, "max_connections", None, minimum=1),
+                    max_per_address=self.integer(entry, where, "max_per_address", None, minimum=1),
                 )
             )
         return listeners
@@ -619,15 +668,6 @@ class _Checker:
 
     def _checked_file(self, key: str, name: str, kind: str = "") -> str | None:
         path = self.resolve(name)
-        if not os.path.exists(path):
-            self.problem(key, f"file {path!r} does not exist")
-            return None
-        if not os.path.isfile(path):
-            self.problem(key, f"{path!r} is not a file")
-            return None
-        if not os.access(path, os.R_OK):
-            self.problem(key, f"file {path!r} cannot be read (permissions)")
-            return None
         # Thousands of targets share a few files: read and parse each one once.
         if (kind, path) not in self.parsed:
             self.parsed[kind, path] = file_problem(kind, path)
@@ -736,61 +776,78 @@ class _Checker:
 # -- file contents --------------------------------------------------------------------------
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
 def _certificates(data: bytes) -> list[x509.Certificate]:
     if b"-----BEGIN" in data:
         return x509.load_pem_x509_certificates(data)
     return [x509.load_der_x509_certificate(data)]
 
 
+def _crl(data: bytes) -> None:
+    if b"-----BEGIN" in data:
+        x509.load_pem_x509_crl(data)
+    else:
+        x509.load_der_x509_crl(data)
+
+
+# What each kind of file must hold: its parser, what it is, what to say when it does not parse.
+_CERTIFICATES = (
+    _certificates,
+    "a certificate",
+    "holds no certificate that parses (PEM bundle or DER expected)",
+)
+_CONTENTS = {
+    "ca": _CERTIFICATES,
+    "client_ca": _CERTIFICATES,
+    "crl": (_crl, "a CRL", "is not a CRL that parses (PEM or DER expected)"),
+    "cert": (
+        x509.load_pem_x509_certificates,
+        "a certificate",
+        "is not a PEM certificate (chain) that parses",
+    ),
+}
+
+
 def file_problem(kind: str, path: str) -> str | None:
     """What is wrong with the contents of a ``kind`` file (``ca``, ``crl``, ``cert``…), or None.
 
     Checked at start and at reload so that a file that exists but does not parse is a
-    configuration error, not a failure of every probe that uses it.
+    configuration error, not a failure of every probe that uses it.  An encrypted key is
+    checked later, with its passphrase (:func:`key_mismatch`).
     """
+    if kind == "key":
+        try:
+            load_private_key(path, "file", None, passphrase_option="key_password_env")
+        except EncryptedKeyError:
+            return None
+        except FileError as exc:
+            return str(exc)
+        return None
     try:
-        data = _read(path)
-    except OSError as exc:
-        return f"file {path!r} cannot be read: {exc.strerror or exc}"
-    if kind in ("ca", "client_ca"):
-        try:
-            _certificates(data)
-        except ValueError:
-            return f"file {path!r} holds no certificate that parses (PEM bundle or DER expected)"
-    elif kind == "crl":
-        try:
-            if b"-----BEGIN" in data:
-                x509.load_pem_x509_crl(data)
-            else:
-                x509.load_der_x509_crl(data)
-        except ValueError:
-            return f"file {path!r} is not a CRL that parses (PEM or DER expected)"
-    elif kind == "cert":
-        try:
-            x509.load_pem_x509_certificates(data)
-        except ValueError:
-            return f"file {path!r} is not a PEM certificate (chain) that parses"
-    elif kind == "key":
-        try:
-            serialization.load_pem_private_key(data, password=None)
-        except TypeError:
-            return f"file {path!r} holds an encrypted private key; an unencrypted one is needed"
-        except (ValueError, UnsupportedAlgorithm):
-            return f"file {path!r} is not a PEM private key that parses"
+        data = read_bounded(path)
+    except FileError as exc:
+        return str(exc)
+    if kind not in _CONTENTS:
+        return None
+    parse, wanted, fallback = _CONTENTS[kind]
+    try:
+        parse(data)
+    except ValueError:
+        return f"file {path!r} {wrong_material(data, wanted) or fallback}"
     return None
 
 
-def key_mismatch(cert_path: str, key_path: str) -> str | None:
-    """A sentence when the private key does not belong to the certificate, else None."""
+def key_mismatch(cert_path: str, key_path: str, password: str | None = None) -> str | None:
+    """A sentence when the private key cannot be opened (encrypted without ``password``, or
+    with a wrong one) or does not belong to the certificate, else None."""
     try:
-        cert = x509.load_pem_x509_certificates(_read(cert_path))[0]
-        key = serialization.load_pem_private_key(_read(key_path), password=None)
-    except (OSError, ValueError, TypeError, UnsupportedAlgorithm):
+        cert = x509.load_pem_x509_certificates(read_bounded(cert_path))[0]
+    except (FileError, ValueError):
+        return None  # reported by file_problem
+    try:
+        key = load_private_key(key_path, "file", password, passphrase_option="key_password_env")
+    except EncryptedKeyError as exc:
+        return str(exc)
+    except FileError:
         return None  # reported by file_problem
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):

@@ -562,7 +562,7 @@ class DaemonService(service.Service):
 
         for config in configs:
             try:
-                material = self._listener_material(config)
+                material, capacity = self._listener_material(config)
                 listener = listen(
                     self.reactor,
                     material,
@@ -587,16 +587,26 @@ class DaemonService(service.Service):
             self.listeners[config] = RunningListener(config.url, listener)
             where = _address(listener.address)
             self._daemon_log(
-                "info",
-                f"listener {config.url} started on {where}",
+                "warning" if capacity.lowered else "info",
+                f"listener {config.url} started on {where}; {capacity.message()}",
                 **{"event.action": "listener-start", "event.outcome": "success"},
-                **{"url.full": config.url, "tlsdiag": {"address": where}},
+                **{"url.full": config.url, "tlsdiag": {"address": where, **capacity.to_json()}},
             )
 
-    def _listener_material(self, config: ListenerConfig) -> Any:
-        """A listener's set-up, its CRLs (files and URLs) as the shared CRL cache holds them."""
-        from diagnostics.listener.service import crl_material
-        from diagnostics.listener.session import ListenerOptions
+    def _listener_material(self, config: ListenerConfig) -> tuple[Any, Any]:
+        """A listener's set-up, its CRLs (files and URLs) as the shared CRL cache holds them,
+        and its :class:`~diagnostics.listener.service.Capacity`: the open-file limit raised as
+        far as allowed, and ``max_connections`` lowered to what it leaves once the probes
+        (two files each, the scheduler's and /probe's) and the running listeners are served.
+        """
+        from diagnostics.listener.service import (
+            RESERVED_FILES,
+            crl_material,
+            files_needed,
+            fit_limits,
+            raise_open_files,
+        )
+        from diagnostics.listener.session import Limits, ListenerOptions
 
         assert config.cert is not None and config.key is not None  # a valid config
         options = ListenerOptions(
@@ -608,8 +618,23 @@ class DaemonService(service.Service):
             require_client_cert=config.require_client_cert,
             expect_cn=config.expect_cn,
             caller=DAEMON_LISTENER,
+            key_password=config.key_password,
+            limits=Limits(
+                **{
+                    name: value
+                    for name in ("max_connections", "max_per_address")
+                    if (value := getattr(config, name)) is not None
+                }
+            ),
         )
-        return crl_material(self.reactor, options, self.crl_sources)
+        busy = sum(
+            files_needed(r.listener.factory.material.options) for r in self.listeners.values()
+        )
+        reserved = RESERVED_FILES + 4 * self.config.daemon.concurrency + busy
+        options, capacity = fit_limits(
+            options, raise_open_files(), reserved=reserved, option="max_connections"
+        )
+        return crl_material(self.reactor, options, self.crl_sources), capacity
 
     def _stop_listeners(self) -> defer.Deferred[Any]:
         running = list(self.listeners.values())
@@ -759,8 +784,9 @@ def load_or_report(config_path: str, err: TextIO) -> Config | None:
         return load_config(config_path)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(str(problem), file=err)
-        print(f"tlsdiag daemon: {len(exc.problems)} configuration problems", file=err)
+            print(f"tlsdiag daemon: {problem}", file=err)
+        if len(exc.problems) > 1:
+            print(f"tlsdiag daemon: {len(exc.problems)} configuration problems", file=err)
         return None
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from diagnostics.model.errors import TlsdiagError
+from diagnostics.model.files import FileError, read_text
 
 STATE_FILE = "state.json"
 FORMAT = 1
@@ -60,19 +61,12 @@ class StateError(TlsdiagError, ValueError):
 
 def load_state(path: str) -> dict[str, Any]:
     """The targets' state saved at ``path``; empty when there is none; StateError when damaged."""
-    try:
-        size = os.path.getsize(path)
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return {}
-    except OSError as exc:
-        raise StateError(f"{path}: {exc.strerror or exc}") from None
-    if size > MAX_BYTES:
-        raise StateError(f"{path}: {size} bytes is more than a state file can be ({MAX_BYTES})")
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except OSError as exc:
-        raise StateError(f"{path}: {exc.strerror or exc}") from None
+        data = json.loads(read_text(path, "state file", limit=MAX_BYTES))
+    except FileError as exc:  # bounded, a regular file only (never a FIFO or a device)
+        raise StateError(f"{path}: {exc.problem}") from None
     except ValueError as exc:
         raise StateError(f"{path}: not JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

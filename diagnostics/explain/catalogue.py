@@ -97,7 +97,9 @@ def _explain(query: str) -> Explanation | None:
     if numbered is not None:
         what, value = numbered.groups()
         if what == "ftp":
-            return ftp_reply(int(value)) if _DIGITS.fullmatch(value) else None
+            # Reply codes run from 100 to 699; ftp_reply explains any (a peer's garbled one).
+            valid = _DIGITS.fullmatch(value) and 100 <= int(value) <= 699
+            return ftp_reply(int(value)) if valid else None
         if _DIGITS.fullmatch(value):
             return alert(int(value)) if int(value) <= 255 else None
         number = _ALERT_NAMES.get(_name(value))

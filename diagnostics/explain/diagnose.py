@@ -359,7 +359,10 @@ class _Diagnosis:
                 # TLS 1.2 servers refuse a missing client certificate with a generic
                 # handshake_failure alert; the request they sent first tells why.
                 reason = "tlsv13 alert certificate required"
-            return catalogue.classify_tls_error(reason, seen_by=seen_by)
+            explained = catalogue.classify_tls_error(reason, seen_by=seen_by)
+            if explained.finding_id == "client_certificate_rejected" and self.sent_no_certificate():
+                return self.rejection_without_certificate(explained)
+            return explained
         if failure.kind in CONNECTION_KINDS:
             return catalogue.connection_error(failure.kind)
         return None
@@ -375,6 +378,60 @@ class _Diagnosis:
             and reason.endswith("alert handshake failure")
         )
 
+    def sent_no_certificate(self) -> bool:
+        """A probe that sent no client certificate (none was asked for, or none configured)."""
+        auth = self.result.client_auth
+        return self.role == "server" and (auth is None or not auth.sent)
+
+    def rejection_without_certificate(
+        self, explained: catalogue.Explanation
+    ) -> catalogue.Explanation:
+        """An alert that rejects "our client certificate" when we sent none.
+
+        It cannot be a verdict on a certificate of ours.  When the server asked for one,
+        it requires a certificate (some TLS libraries say so with unknown_ca or
+        bad_certificate instead of certificate_required); when it did not ask, the alert
+        is about something the server itself was shown, and the server's side must look.
+        """
+        if explained.kind != "alert":
+            return explained
+        alert = explained.title.split(" (", 1)[0]
+        auth = self.result.client_auth
+        if auth is not None and auth.requested:
+            required = catalogue.classify_tls_error(
+                "tlsv13 alert certificate required", seen_by=Side.CLIENT
+            )
+            return attrs.evolve(
+                required,
+                summary=f"The server asked for a client certificate, none was sent, and it "
+                f"ended the handshake with alert {alert}: it requires a client certificate.",
+                causes=(
+                    f"Its TLS library answers a missing client certificate with {alert} "
+                    "instead of certificate_required; with no certificate sent, the alert is "
+                    "no verdict on one of ours.",
+                    *required.causes,
+                ),
+            )
+        return attrs.evolve(
+            explained,
+            finding_id=f"tls_alert_{alert}",
+            side=Side.SERVER,
+            summary=f"The server ended the handshake with alert {alert} although it never "
+            "asked for a client certificate and none was sent: the alert is not about a "
+            "certificate of ours.",
+            causes=(
+                "The handshake holds no certificate request from the server, and no client "
+                "certificate was sent.",
+                "A TLS-terminating proxy or load balancer could not verify the certificate of "
+                "the backend it connects to, and passed that verdict on as this alert.",
+                "The server uses this alert to refuse this client for another reason (an "
+                "access policy, the requested host name).",
+            ),
+            remedy="Ask the server operator for the server's (or its proxy's) TLS log at this "
+            "time: it names the certificate it could not accept, most often a backend's. "
+            "Changing our certificates cannot help: none was sent.",
+        )
+
     def scheme_hints(self, failure: Failure) -> list[str]:
         """Hints that depend on the URL scheme: the usual implicit/explicit FTPS mix-ups."""
         target = self.result.target
@@ -385,14 +442,21 @@ class _Diagnosis:
                 f"Port {target.port} answered in plain text: it is probably an explicit "
                 f"FTPS port; try ftpes://{target.host}:{target.port}."
             )
+        greeted = (self.result.ftp or {}).get("greeting") is not None
         if (
             failure.kind == "timeout"
             and target.scheme == "ftpes"
             and failure.phase is not Phase.HANDSHAKE
+            and not greeted
         ):
+            # The probe waited for the greeting until the deadline and offered TLS on a
+            # second connection meanwhile: no TLS answer came there either.
             hints.append(
-                "No FTP greeting arrived: an implicit FTPS port waits for a TLS "
-                f"ClientHello first; try ftps://{target.host}:{target.port}."
+                "No FTP greeting arrived before the timeout, and a TLS ClientHello offered "
+                "on a second connection got no TLS answer either: the server greets later "
+                "than the timeout allows (slow reverse-DNS or ident lookups), or something "
+                "holds the connection; a longer timeout tells which. An implicit FTPS port "
+                f"would have answered TLS (ftps://{target.host}:{target.port})."
             )
         if (
             failure.kind == "timeout"

@@ -30,6 +30,8 @@ MIN_EC_BITS = 256
 WEAK_DIGESTS = ("sha1", "md5")
 _RSA_LIKE = ("rsaEncryption", "dsaEncryption")
 _EC = "id-ecPublicKey"
+# Positions of the repeated copies a duplicate finding lists before it stops at "…".
+_POSITIONS_SHOWN = 5
 
 
 @attrs.frozen
@@ -47,12 +49,15 @@ class ChainShape:
     Indices point into the served sequence.  ``path`` starts at the end-entity
     certificate and follows issuer links upwards; ``alternates`` are further
     served certificates that also issued a member of the path (cross-signs).
+    ``issuers`` holds, for every served index, the first copies of the other
+    certificates that issued it (a repeated certificate has the links of its first copy).
     """
 
     path: tuple[int, ...]
     alternates: tuple[int, ...] = ()
     duplicates: tuple[int, ...] = ()
     unrelated: tuple[int, ...] = ()
+    issuers: tuple[tuple[int, ...], ...] = ()
 
     @property
     def in_order(self) -> bool:
@@ -60,11 +65,49 @@ class ChainShape:
         return not self.path or (self.path[0] == 0 and list(self.path) == sorted(self.path))
 
 
+MAX_ISSUER_CANDIDATES = 16
+"""Certificates with the right subject whose signature is tried, at most, per certificate.
+
+Real files hold a handful of certificates with one CA name (a renewal, a cross-sign); the
+bound keeps a crafted file of thousands of same-named certificates linear."""
+
+
+def issuer_links(
+    served: Sequence[x509.Certificate], indices: Sequence[int]
+) -> dict[int, tuple[int, ...]]:
+    """For each of ``indices``, the other indices among them whose certificate issued it.
+
+    Candidates are looked up by subject name (and, when both carry one, by key
+    identifier), so a signature is checked only against certificates that could have
+    made it: the work grows with the number of certificates, not with its square.
+    """
+    by_subject: dict[x509.Name, list[int]] = {}
+    for index in indices:
+        by_subject.setdefault(served[index].subject, []).append(index)
+    key_ids = {index: certificates.key_identifier(served[index]) for index in indices}
+    links: dict[int, tuple[int, ...]] = {}
+    for index in indices:
+        cert = served[index]
+        wanted = certificates.authority_key_identifier(cert)
+        candidates = [
+            other
+            for other in by_subject.get(cert.issuer, ())
+            if other != index and (wanted is None or key_ids[other] in (None, wanted))
+        ]
+        links[index] = tuple(
+            other
+            for other in candidates[:MAX_ISSUER_CANDIDATES]
+            if certificates.issued_by(cert, served[other])
+        )
+    return links
+
+
 def chain_shape(served: Sequence[x509.Certificate]) -> ChainShape:
-    """Link the served certificates by issuer name and signature."""
+    """Link the served certificates by issuer name and signature (linear in their number)."""
     if not served:
         return ChainShape(path=())
     first_seen: dict[bytes, int] = {}
+    original = []
     duplicates = []
     for index, cert in enumerate(served):
         fingerprint = cert.fingerprint(hashes.SHA256())
@@ -72,27 +115,35 @@ def chain_shape(served: Sequence[x509.Certificate]) -> ChainShape:
             duplicates.append(index)
         else:
             first_seen[fingerprint] = index
+        original.append(first_seen[fingerprint])
     unique = sorted(first_seen.values())
-    issuers = {
-        index: [
-            o for o in unique if o != index and certificates.issued_by(served[index], served[o])
-        ]
-        for index in unique
-    }
+    issuers = issuer_links(served, unique)
+    issued: dict[int, list[int]] = {index: [] for index in unique}
+    for index in unique:
+        for other in issuers[index]:
+            issued[other].append(index)
     # The end entity is the certificate that issued nothing else that was served;
     # a TLS peer sends it first, but files may come in any order.
     start = 0
     visited = {start}
-    while below := [i for i in unique if start in issuers[i] and i not in visited]:
+    while below := [i for i in issued[start] if i not in visited]:
         start = below[0]
         visited.add(start)
     path = [start]
-    while issuers[path[-1]] and issuers[path[-1]][0] not in path:
+    on_path = {start}
+    while issuers[path[-1]] and issuers[path[-1]][0] not in on_path:
         path.append(issuers[path[-1]][0])
-    alternates = sorted({i for member in path for i in issuers[member] if i not in path})
-    related = set(path) | set(alternates)
+        on_path.add(path[-1])
+    alternates = sorted({i for member in path for i in issuers[member] if i not in on_path})
+    related = on_path | set(alternates)
     unrelated = [i for i in unique if i not in related]
-    return ChainShape(tuple(path), tuple(alternates), tuple(duplicates), tuple(unrelated))
+    return ChainShape(
+        tuple(path),
+        tuple(alternates),
+        tuple(duplicates),
+        tuple(unrelated),
+        tuple(issuers[first] for first in original),
+    )
 
 
 def describe(cert: x509.Certificate) -> str:
@@ -296,12 +347,35 @@ class _Linter:
         )
 
     def duplicates(self) -> Iterator[CertFinding]:
+        """One finding per repeated certificate, with the number of copies."""
+        if not self.shape.duplicates:
+            return
+        first_copy: dict[bytes, int] = {}
+        for index, cert in enumerate(self.served):
+            first_copy.setdefault(cert.fingerprint(hashes.SHA256()), index)
+        repeats: dict[int, list[int]] = {}
         for index in self.shape.duplicates:
-            cert = self.served[index]
+            first = first_copy[self.served[index].fingerprint(hashes.SHA256())]
+            repeats.setdefault(first, []).append(index)
+        for first, again in repeats.items():
+            cert = self.served[first]
+            if len(again) == 1:
+                summary = (
+                    f"{self.sends} {describe(cert)} more than once "
+                    f"(again at {self._position(again[0])})."
+                )
+            else:
+                shown = ", ".join(str(i + 1) for i in again[:_POSITIONS_SHOWN])
+                more = " …" if len(again) > _POSITIONS_SHOWN else ""
+                summary = (
+                    f"{self.sends} {describe(cert)} {len(again) + 1:,} times: "
+                    f"{len(again):,} repeated copies (at positions {shown}{more} "
+                    f"of {len(self.served):,})."
+                )
             yield self._finding(
                 "duplicate_certificate",
                 Severity.WARNING,
-                f"{self.sends} {describe(cert)} more than once (again at {self._position(index)}).",
+                summary,
                 "A repeated certificate wastes handshake bytes and some clients refuse it.",
                 "Remove the repeated certificate from the chain file.",
                 cert,

@@ -20,7 +20,6 @@ from typing import Any
 
 import attrs
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress, IDelayedCall, IHandshakeListener, IReactorTime
@@ -50,12 +49,13 @@ from diagnostics.tls.creators import RecordingServerCreator, select_alpn
 from diagnostics.tls.recording import unreadable_findings
 from diagnostics.tls.serving import server_context
 from diagnostics.tls.trust import (
+    KEY_PASSWORD_OPTION,
     TrustError,
     add_anchors,
     apply_crls,
     load_certificates,
     load_crl,
-    read_file,
+    load_key,
     ssl_reason,
 )
 
@@ -65,13 +65,21 @@ _SESSION_ID_CONTEXT = b"tlsdiag-listen"
 
 @attrs.frozen
 class Limits:
-    """Bounds that keep one slow or hostile client from hurting the others."""
+    """Bounds that keep one slow or hostile client from hurting the others.
 
-    max_connections: int = 100
+    At ``max_connections`` (or ``max_per_address`` from one client address) a new
+    connection makes room by dropping the oldest one still in its TLS handshake; only when
+    every one is past it is the new connection refused (see :mod:`.service`).
+    """
+
+    max_connections: int = 1000
+    max_per_address: int = 20
     handshake_timeout: float = 10.0
     idle_timeout: float = 60.0
     max_request_bytes: int = 16 * 1024
     max_line_bytes: int = 2048
+    max_hello_bytes: int = 32 * 1024
+    """The largest ClientHello taken (OpenSSL's own bound is 128 KiB, allocated as announced)."""
 
 
 @attrs.frozen
@@ -114,6 +122,8 @@ class ListenerOptions:
     faults: FTPFaults = FTPFaults()
     caller: Caller = LISTENER
     """Whose settings the remedies name (the command's options, or a [[listener]]'s keys)."""
+    key_password: str | None = attrs.field(default=None, repr=False)
+    """The passphrase of an encrypted ``key_file`` (``--key-password-env``)."""
 
 
 @attrs.frozen
@@ -153,17 +163,10 @@ def parse_listen_url(url: str) -> Target:
     return target
 
 
-def _load_key(path: str) -> PrivateKey:
-    data = read_file(path, "key file")
-    try:
-        if b"-----BEGIN" in data:
-            key: Any = serialization.load_pem_private_key(data, password=None)
-        else:
-            key = serialization.load_der_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise TrustError(
-            f"key file {path!r} cannot be used (encrypted or damaged?): {exc}"
-        ) from None
+def _load_key(path: str, password: str | None, caller: Caller) -> PrivateKey:
+    """The served key (PEM or DER, bounded read), decrypted with ``password``; never prompts."""
+    option = "key_password_env" if caller is not LISTENER else KEY_PASSWORD_OPTION
+    key: Any = load_key(path, "key file", password, option)
     return key  # type: ignore[no-any-return]
 
 
@@ -183,7 +186,7 @@ def load_material(
     chain = load_certificates(options.cert_file, "certificate file")
     if not chain:
         raise TrustError(f"certificate file {options.cert_file!r} holds no certificate")
-    key = _load_key(options.key_file)
+    key = _load_key(options.key_file, options.key_password, options.caller)
     client_cas = tuple(c for path in options.client_ca_files for c in load_certificates(path))
     if crls is None:
         crls = tuple(KnownCRL(load_crl(path), path) for path in options.crl_files)
@@ -273,6 +276,31 @@ def looks_like_tls(data: bytes) -> bool:
     return len(data) >= 2 and data[0] in (0x15, 0x16) and data[1] == 0x03
 
 
+# A TLS record header (type, version, length) and a handshake header (type, length).
+HELLO_HEAD = 9
+_CLIENT_HELLO = 1
+
+
+def hello_problem(head: bytes, limit: int) -> str | None:
+    """What is wrong with a connection's first :data:`HELLO_HEAD` bytes, a handshake record.
+
+    OpenSSL allocates a handshake message's buffer as soon as its header announces the
+    length, up to 128 KiB: a ClientHello that announces more than ``limit`` bytes is refused
+    before OpenSSL sees it, and so is a first record too short to hold the header (which a
+    client would spread over several records only to get past this check).
+    """
+    record = int.from_bytes(head[3:5], "big")
+    if record < 4:
+        return f"the client's first TLS record holds {record} bytes, too few for a ClientHello"
+    announced = int.from_bytes(head[6:9], "big")
+    if head[5] == _CLIENT_HELLO and announced > limit:
+        return (
+            f"the client's ClientHello announces {announced} bytes; the listener takes at "
+            f"most {limit}"
+        )
+    return None
+
+
 def _address(addr: IAddress) -> tuple[str, int]:
     if isinstance(addr, IPv4Address | IPv6Address):
         return addr.host, addr.port
@@ -288,12 +316,14 @@ class Session:
         material: ListenerMaterial,
         reports: SessionReports,
         on_finished: Callable[[Session], None],
+        on_secured: Callable[[Session], None] | None = None,
     ) -> None:
         self.reactor = reactor
         self.material = material
         self.reports = reports
         self.address, self.port = "", 0
         self.on_finished = on_finished
+        self.on_secured = on_secured
         self.started = reactor.seconds()
         self.phase = Phase.HANDSHAKE
         self.creator: RecordingServerCreator | None = None
@@ -342,6 +372,8 @@ class Session:
         self.handshake_at = self.reactor.seconds()
         self.phase = Phase.APPLICATION
         self.touch()
+        if self.on_secured is not None:
+            self.on_secured(self)
 
     @property
     def secured(self) -> bool:
@@ -513,6 +545,12 @@ class Gate(Protocol):
     ClientHello; plain HTTP gets ``on_plain_http`` (an HTTP answer), anything
     else goes to OpenSSL, which names it.  Otherwise (explicit FTPS) the
     application speaks plain text at once and starts TLS itself.
+
+    The gate keeps at most :data:`HELLO_HEAD` bytes of its own: a first record that is a
+    handshake is held until its header and the ClientHello's are in, and refused when the
+    ClientHello announces more than ``max_hello_bytes`` (see :func:`hello_problem`); every
+    other byte goes on as it arrives.  Before the handshake ends a connection therefore holds
+    what OpenSSL keeps of a partial record and a ClientHello of at most that size.
     """
 
     def __init__(
@@ -530,6 +568,7 @@ class Gate(Protocol):
         self.alpn = alpn
         self.on_plain_http = on_plain_http
         self.inner: Protocol | None = None
+        self._head = b""  # the first bytes of a handshake record, until HELLO_HEAD are in
 
     def connectionMade(self) -> None:
         assert self.transport is not None
@@ -546,9 +585,25 @@ class Gate(Protocol):
         first = not session.received_any
         session.received_any = True
         session.touch()
-        if self.inner is None and first:
-            plain_http = _HTTP_METHOD.match(data) is not None and not looks_like_tls(data)
-            if plain_http and self.on_plain_http is not None:
+        if self.inner is None and (first or self._head):
+            if self._head or data[:1] == b"\x16":
+                self._head += data
+                if len(self._head) < HELLO_HEAD:
+                    return
+                data, self._head = self._head, b""
+                problem = hello_problem(data, session.limits.max_hello_bytes)
+                if problem is not None:
+                    session.fail(
+                        Failure(
+                            phase=Phase.HANDSHAKE,
+                            kind="tls_error",
+                            message=problem,
+                            reason="excessive message size",
+                        )
+                    )
+                    session.abort()
+                    return
+            elif _HTTP_METHOD.match(data) and self.on_plain_http is not None:
                 self.on_plain_http(data)
                 return
             self.inner = session.tls_protocol(self.app, alpn=self.alpn)

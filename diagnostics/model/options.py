@@ -20,6 +20,8 @@ class TrustConfig:
     crl_check: str = "leaf"  # "leaf" or "chain" (see diagnostics.tls.revocation.CheckMode)
     cert_file: str | None = None
     key_file: str | None = None
+    key_password: str | None = attrs.field(default=None, repr=False)
+    """The passphrase of an encrypted ``key_file`` (from ``--key-password-env``)."""
 
 
 @attrs.frozen

@@ -18,13 +18,14 @@ from typing import Any
 import attrs
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from diagnostics.explain import lint
-from diagnostics.model import certificates
+from diagnostics.model import certificates, files
 from diagnostics.model.errors import TlsdiagError
+from diagnostics.model.files import FileError, read_bounded
 from diagnostics.model.inspection import (
     Entry,
     FileFormat,
@@ -42,7 +43,7 @@ class InspectionError(TlsdiagError):
 
 # -- reading ---------------------------------------------------------------------------
 
-MAX_FILE_BYTES = 64 * 2**20
+MAX_FILE_BYTES = files.MAX_FILE_BYTES
 """The most :func:`inspect_file` reads (a device or a wrong file must not fill the memory)."""
 
 _BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
@@ -141,16 +142,22 @@ def _read_key(
 
 
 def _pem_blocks(data: bytes) -> Iterator[tuple[str, int, bytes, bool]]:
-    """Each PEM block as (label, line of its BEGIN, its text, complete)."""
+    """Each PEM block as (label, line of its BEGIN, its text, complete).
+
+    Linear in the size of the file: lines are counted from the previous block on, and
+    an END line is looked for only up to the next BEGIN line.
+    """
+    line, counted = 1, 0
     for match in _BEGIN.finditer(data):
         label = match.group(1).decode("ascii")
         end_marker = b"-----END " + match.group(1) + b"-----"
-        end = data.find(end_marker, match.end())
         following = _BEGIN.search(data, match.end())
-        line = data.count(b"\n", 0, match.start()) + 1
-        if end < 0 or (following is not None and following.start() < end):
-            stop = following.start() if following is not None else len(data)
-            yield label, line, data[match.start() : stop], False
+        limit = following.start() if following is not None else len(data)
+        end = data.find(end_marker, match.end(), limit)
+        line += data.count(b"\n", counted, match.start())
+        counted = match.start()
+        if end < 0:
+            yield label, line, data[match.start() : limit], False
         else:
             yield label, line, data[match.start() : end + len(end_marker)], True
 
@@ -290,14 +297,9 @@ def inspect_file(
 ) -> Inspection:
     """Inspect a certificate file on disk; raises InspectionError when unreadable."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise InspectionError(f"cannot be read: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise InspectionError(
-            f"it is larger than {MAX_FILE_BYTES // 2**20} MiB: no certificate file is that large"
-        )
+        data = read_bounded(path, limit=MAX_FILE_BYTES)
+    except FileError as exc:
+        raise InspectionError(f"the file {exc.problem}") from None
     return inspect_bytes(
         data,
         name=path,
@@ -361,18 +363,13 @@ class _Analysis:
         ]
 
     def _entries(self) -> tuple[Entry, ...]:
-        duplicates = set(self.shape.duplicates)
-        unique = [i for i in range(len(self.served)) if i not in duplicates]
+        """The certificates with their issuers and first copies, from the linear links."""
+        first_copy: dict[bytes, int] = {}
         entries = []
         for index, (cert, line) in enumerate(self.contents.certificates):
-            fingerprint = certificates.sha256_hex(cert)
-            same = [i for i in unique if certificates.sha256_hex(self.served[i]) == fingerprint]
-            issuers = tuple(
-                i + 1
-                for i in unique
-                if i not in same and certificates.issued_by(cert, self.served[i])
-            )
-            duplicate_of = same[0] + 1 if index in duplicates else None
+            first = first_copy.setdefault(cert.fingerprint(hashes.SHA256()), index)
+            issuers = tuple(i + 1 for i in self.shape.issuers[index])
+            duplicate_of = first + 1 if first != index else None
             entries.append(Entry(index + 1, cert, issuers, duplicate_of, line))
         return tuple(entries)
 
@@ -564,8 +561,9 @@ class _Analysis:
         if not self.served:
             return
         if self.ca_bundle:
+            repeated = set(self.shape.duplicates)
             for index, cert in enumerate(self.served):
-                if index in self.shape.duplicates:
+                if index in repeated:
                     continue
                 for item in self._lint([cert]):
                     if item.finding.id in _PER_CERTIFICATE_RULES:

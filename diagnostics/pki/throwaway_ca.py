@@ -357,14 +357,20 @@ def with_version(cert: x509.Certificate, issuer_key: PrivateKey, version: int) -
     tbs = bytearray(cert.tbs_certificate_bytes)
     at = tbs.index(bytes.fromhex("a003020102"))  # [0] EXPLICIT INTEGER 2 (v3)
     tbs[at + 4] = version
+    return resigned(cert, issuer_key, bytes(tbs))
+
+
+def resigned(cert: x509.Certificate, issuer_key: PrivateKey, tbs: bytes) -> bytes:
+    """``cert`` as DER with its contents replaced by ``tbs`` (an edited copy of its
+    ``tbs_certificate_bytes``) and signed again by ``issuer_key`` with the same algorithm."""
     digest = cert.signature_hash_algorithm
     assert digest is not None
-    signature = _signature(issuer_key, bytes(tbs), digest)
+    signature = _signature(issuer_key, tbs, digest)
     der = cert.public_bytes(serialization.Encoding.DER)
     header, _ = _der_header_length(der, 0)
     tbs_header, tbs_size = _der_header_length(der, header)
     algorithm_at = header + tbs_header + tbs_size
     algorithm_header, algorithm_size = _der_header_length(der, algorithm_at)
     algorithm = der[algorithm_at : algorithm_at + algorithm_header + algorithm_size]
-    body = bytes(tbs) + algorithm + _der_element(0x03, b"\x00" + signature)
+    body = tbs + algorithm + _der_element(0x03, b"\x00" + signature)
     return _der_element(0x30, body)

@@ -18,10 +18,13 @@ An explicit probe finally opens a separate plain connection and sends only
 login in clear is accepted.  ``--no-data-channel`` (``options.data_channel``
 false) ends the dialogue after ``PROT P``.
 
-Both mix-ups of the two FTPS flavours are recognised: silence instead of a
-greeting followed by a successful TLS handshake (an implicit port probed as
-``ftpes://``), and a plain ``220`` greeting where TLS was expected (an explicit
-port probed as ``ftps://``).
+Both mix-ups of the two FTPS flavours are recognised by what the server sends,
+never by its slowness alone: an explicit probe waits for the greeting until the
+deadline, and when it is late, a second connection offers TLS meanwhile; a port
+that completes that handshake or answers it with a TLS alert is an implicit port
+probed as ``ftpes://`` (TLS records arriving on the plain connection say the
+same).  A plain ``220`` greeting where TLS was expected is an explicit port probed
+as ``ftps://``.  A server that never greets times out in the ``starttls`` phase.
 
 ``run.ftp`` (the JSON ``ftp`` object) holds: ``mode`` (explicit/implicit),
 ``greeting``, ``replies`` ([{command, code, text}], ``command`` null for the
@@ -61,7 +64,14 @@ from twisted.python.failure import Failure as TwistedFailure
 from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.options import ProbeOptions
 from diagnostics.model.result import Failure, Phase, ProbeResult, Target, TLSFacts
-from diagnostics.probes.run import ProbeAborted, ProbeRun, Stream, quiet_factory, run_probe
+from diagnostics.probes.run import (
+    ProbeAborted,
+    ProbeRun,
+    Stream,
+    handshake_finished,
+    quiet_factory,
+    run_probe,
+)
 from diagnostics.tls.creators import RecordingClientCreator
 from diagnostics.tls.trust import TrustMaterial, ssl_reason
 
@@ -72,7 +82,8 @@ MAX_LINE = 4096
 MAX_REPLY_LINES = 200
 """Most lines accepted in one multi-line reply."""
 GREETING_SILENCE = 3.0
-"""Seconds without a greeting after which an explicit probe tries TLS (implicit port?)."""
+"""Seconds without a greeting after which an explicit probe also offers TLS on a second
+connection (an implicit port?); the greeting itself is awaited until the deadline."""
 OPTIONAL_STEP_LIMIT = 5.0
 """Upper bound, in seconds, of each optional check (they never fail the probe)."""
 OPTIONAL_STEP_MINIMUM = 1.0
@@ -528,12 +539,8 @@ async def _open_explicit(run: ProbeRun) -> _Dialogue:
     stream, control = await _plain_control(run)
     run.phase = Phase.STARTTLS
     dialogue = _Dialogue(run, stream, control)
-    window = min(GREETING_SILENCE, run.remaining() / 3)
-    first: Reply | None = None
     try:
-        first = await _bounded(run, control.next_reply(), window)
-    except defer.TimeoutError:
-        dialogue = await _silent_port(run, stream, window)
+        first = await _first_reply(run, control)
     except WrongProtocol as exc:
         ftp["suggested_scheme"] = "ftps"
         raise ProbeAborted(
@@ -554,42 +561,91 @@ async def _open_explicit(run: ProbeRun) -> _Dialogue:
     return dialogue
 
 
-async def _silent_port(run: ProbeRun, stream: Stream, window: float) -> _Dialogue:
-    """No greeting: try TLS on the same connection to learn whether the port is implicit."""
-    ftp = run.ftp
-    assert ftp is not None
+async def _first_reply(run: ProbeRun, control: ControlChannel) -> Reply:
+    """The first reply on the control connection, waited for until the probe's deadline.
+
+    Nothing but the greeting's own words decide: a slow greeting (reverse DNS, ident
+    lookups) is waited for, and the connection carries nothing before it.  When it is
+    late (after ``GREETING_SILENCE``), a second connection offers a TLS ClientHello
+    meanwhile: a port that completes the handshake, or answers with a TLS alert, is an
+    implicit FTPS port; a plain-text answer there (or none) leaves the wait as it was.
+    """
+    window = min(GREETING_SILENCE, run.remaining() / 3)
     try:
-        await run.start_tls(stream)
+        reply: Reply = await _bounded(run, control.next_reply(), window)
+        return reply
+    except defer.TimeoutError:
+        pass
+    outcome: defer.Deferred[Reply] = defer.Deferred()
+
+    def settle(value: Reply | TwistedFailure) -> None:
+        if not outcome.called:
+            if isinstance(value, TwistedFailure):
+                outcome.errback(value)
+            else:
+                outcome.callback(value)
+
+    greeting = control.next_reply()
+    greeting.addBoth(settle)
+    check: defer.Deferred[None] = defer.Deferred.fromCoroutine(_implicit_port_check(run, window))
+    check.addErrback(settle)
+    try:
+        return await outcome
+    finally:
+        greeting.cancel()
+        check.cancel()
+
+
+async def _implicit_port_check(run: ProbeRun, window: float) -> None:
+    """On a second connection, offer TLS: ProbeAborted (wrong scheme) when TLS answers.
+
+    Returns quietly when the answer is plain text, nothing, or a failure to connect:
+    then the port is no implicit FTPS port as far as anyone can tell, and the greeting
+    on the first connection is still awaited.
+    """
+    assert run.peer_address is not None
+    stream = Stream()
+    creator = run.new_creator()
+    factory = TLSMemoryBIOFactory(creator, True, quiet_factory(stream), clock=run.reactor)
+    endpoint = _endpoint(run, run.peer_address, run.target.port, run.remaining())
+    try:
+        connected = await endpoint.connect(factory)
+    except (error.ConnectError, OSError):
+        return
+    try:
+        await handshake_finished(stream, creator)
     except SSL.Error as exc:
         reason = ssl_reason(exc)
-        if "wrong version number" not in reason:
-            if "alert" in reason:
-                ftp["suggested_scheme"] = "ftps"
-                raise ProbeAborted(
-                    Failure(
-                        phase=Phase.STARTTLS,
-                        kind="wrong_scheme",
-                        message=f"no FTP greeting within {window:g} s, and the server answered "
-                        f"a TLS ClientHello with an alert ({reason}): this looks like an "
-                        "implicit FTPS port",
-                        reason=reason,
-                    )
-                ) from None
-            raise
-        # Plain text arrived after all: a slow server.  Start again and wait longer.
-        run.creator = None
-        run.handshake_at = None
-        _abort(run.transport)
-        stream, control = await _plain_control(run)
-        run.phase = Phase.STARTTLS
-        return _Dialogue(run, stream, control)
-    ftp["suggested_scheme"] = "ftps"
-    raise ProbeAborted(
+        if "alert" not in reason:
+            return  # "wrong version number": plain text answered the ClientHello
+        answer = f"a second connection's TLS ClientHello was answered with a TLS alert ({reason})"
+        raise _implicit_port(run, creator, window, answer, reason) from None
+    except (error.ConnectionLost, error.ConnectionDone):
+        return
+    finally:
+        _abort(connected.transport)
+    run.handshake_at = run.reactor.seconds()
+    raise _implicit_port(run, creator, window, "a second connection completed a TLS handshake")
+
+
+def _implicit_port(
+    run: ProbeRun,
+    creator: RecordingClientCreator,
+    window: float,
+    answer: str,
+    reason: str | None = None,
+) -> ProbeAborted:
+    """The wrong-scheme verdict on a port that answered TLS; its handshake is the capture."""
+    assert run.ftp is not None
+    run.creator = creator
+    run.ftp["suggested_scheme"] = "ftps"
+    return ProbeAborted(
         Failure(
             phase=Phase.STARTTLS,
             kind="wrong_scheme",
-            message=f"no FTP greeting within {window:g} s, but the port completed a TLS "
-            "handshake: it is an implicit FTPS port",
+            message=f"no FTP greeting within {window:g} s, and {answer}: it is an implicit "
+            "FTPS port",
+            reason=reason,
         )
     )
 

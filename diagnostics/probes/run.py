@@ -38,7 +38,14 @@ from diagnostics.tls.creators import RecordingClientCreator, check_hostname
 from diagnostics.tls.recording import unreadable_findings
 from diagnostics.tls.trust import TrustMaterial, ssl_reason
 
-__all__ = ["ProbeAborted", "ProbeRun", "Stream", "quiet_factory", "run_probe"]
+__all__ = [
+    "ProbeAborted",
+    "ProbeRun",
+    "Stream",
+    "handshake_finished",
+    "quiet_factory",
+    "run_probe",
+]
 
 
 class ProbeAborted(TlsdiagError):
@@ -271,23 +278,7 @@ class ProbeRun:
     async def handshake(self, stream: Stream, creator: RecordingClientCreator) -> None:
         """Wait for the handshake on ``stream`` to finish (or fail)."""
         self.phase = Phase.HANDSHAKE
-        capture = creator.capture
-        if capture.done:
-            self._handshake_done()
-            return
-        d: defer.Deferred[None] = defer.Deferred()
-
-        def done() -> None:
-            if not d.called:
-                d.callback(None)
-
-        def lost(reason: TwistedFailure) -> None:
-            if not d.called:
-                d.errback(reason)
-
-        capture.on_done = done
-        stream.on_lost = lost
-        await d
+        await handshake_finished(stream, creator)
         self._handshake_done()
 
     def _handshake_done(self) -> None:
@@ -431,6 +422,27 @@ class ProbeRun:
             ocsp=capture.ocsp if capture else None,
             findings=unreadable_findings(capture, peer) if capture else (),
         )
+
+
+async def handshake_finished(stream: Stream, creator: RecordingClientCreator) -> None:
+    """Wait until the handshake recorded by ``creator`` on ``stream`` is done; the TLS
+    error (or the loss) that ended it instead is raised."""
+    capture = creator.capture
+    if capture.done:
+        return
+    d: defer.Deferred[None] = defer.Deferred()
+
+    def done() -> None:
+        if not d.called:
+            d.callback(None)
+
+    def lost(reason: TwistedFailure) -> None:
+        if not d.called:
+            d.errback(reason)
+
+    capture.on_done = done
+    stream.on_lost = lost
+    await d
 
 
 def _fire(d: defer.Deferred[None]) -> None:

@@ -51,10 +51,12 @@ def verify_reason(code: int) -> str:
 # The same servers send the same certificates probe after probe: one cryptography object
 # per certificate (bounded) also keeps what cryptography caches on it (parsed extensions)
 # for the next reader.  A certificate that does not parse is never remembered: the
-# parser's error comes again on every call.
+# parser's error comes again on every call.  Parsing is lazy: certificates.load_der
+# touches the names, dates and serial, so that a field no reader can parse (a T61String
+# cryptography refuses, say) makes the certificate unreadable here, not in a renderer.
 @functools.lru_cache(maxsize=1024)
 def _from_der(der: bytes) -> x509.Certificate:
-    return x509.load_der_x509_certificate(der)
+    return certificates.load_der(der)
 
 
 def as_cryptography(cert: crypto.X509) -> x509.Certificate:

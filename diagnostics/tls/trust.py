@@ -3,26 +3,33 @@
 A daemon runs thousands of probes on the same few trust configurations, so each
 distinct :class:`~diagnostics.model.options.TrustConfig` is read, parsed and turned
 into an ``SSL.Context`` once.  A file that changes on disk (size or mtime) is
-read again on next use.
+read again on next use.  Every file is read by :func:`diagnostics.model.files.read_bounded`
+(a regular file, 64 MiB at most) and parsed here with ``cryptography``, never by OpenSSL's
+own file loaders, so that an encrypted key never makes OpenSSL prompt for its passphrase.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable, Sequence
 
 import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from OpenSSL import SSL, crypto
 
 from diagnostics.model.errors import TlsdiagError
+from diagnostics.model.files import FileError, load_private_key, read_bounded, wrong_material
 from diagnostics.model.options import TrustConfig
 from diagnostics.model.revocation import CheckMode, CRLError, is_url, parse_crl
 from diagnostics.tls.stapling import record_staples
 
 _SHA256 = hashes.SHA256()
+KEY_PASSWORD_OPTION = "--key-password-env VAR"
+"""How the passphrase of an encrypted ``--key`` is given on the command line."""
 
 
 class TrustError(TlsdiagError, ValueError):
@@ -30,12 +37,15 @@ class TrustError(TlsdiagError, ValueError):
 
 
 def read_file(path: str, what: str) -> bytes:
-    """Read a whole file or raise TrustError naming it."""
+    """A whole file, bounded (:func:`~diagnostics.model.files.read_bounded`); TrustError."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise TrustError(f"{what} {path!r} cannot be read: {exc.strerror or exc}") from None
+        return read_bounded(path, what)
+    except FileError as exc:
+        raise TrustError(str(exc)) from None
+
+
+def _not_certificates(path: str, what: str, data: bytes, fallback: str) -> TrustError:
+    return TrustError(f"{what} {path!r} {wrong_material(data, 'a certificate') or fallback}")
 
 
 def load_certificates(path: str, what: str = "CA file") -> tuple[x509.Certificate, ...]:
@@ -45,16 +55,27 @@ def load_certificates(path: str, what: str = "CA file") -> tuple[x509.Certificat
         try:
             certs = tuple(x509.load_pem_x509_certificates(data))
         except ValueError as exc:
-            raise TrustError(
-                f"{what} {path!r} holds a PEM block that does not parse: {exc}"
+            raise _not_certificates(
+                path, what, data, f"holds a PEM block that does not parse: {exc}"
             ) from None
         return certs
     try:
         return (x509.load_der_x509_certificate(data),)
     except ValueError:
-        raise TrustError(
-            f"{what} {path!r} is neither PEM certificates nor a DER certificate"
+        raise _not_certificates(
+            path, what, data, "is neither PEM certificates nor a DER certificate"
         ) from None
+
+
+def load_key(path: str, what: str, password: str | None, option: str) -> PrivateKeyTypes:
+    """The private key of ``path`` (PEM or DER, decrypted with ``password``); TrustError.
+
+    ``option`` says how a passphrase is given (``--key-password-env VAR``); nothing prompts.
+    """
+    try:
+        return load_private_key(path, what, password, passphrase_option=option)
+    except FileError as exc:
+        raise TrustError(str(exc)) from None
 
 
 def load_crl(path: str) -> x509.CertificateRevocationList:
@@ -157,23 +178,51 @@ def _build(
     if config.cert_file or config.key_file:
         if not (config.cert_file and config.key_file):
             raise TrustError("a client certificate needs both --cert and --key")
-        read_file(config.cert_file, "client certificate")
-        read_file(config.key_file, "client key")
+        chain = _client_chain(config.cert_file)
+        key = load_key(config.key_file, "client key", config.key_password, KEY_PASSWORD_OPTION)
         try:
-            ctx.use_certificate_chain_file(config.cert_file)
-        except SSL.Error as exc:
+            ctx.use_certificate(chain[0])
+            for extra in chain[1:]:
+                ctx.add_extra_chain_cert(extra)
+        except (SSL.Error, crypto.Error) as exc:
             raise TrustError(
                 f"client certificate {config.cert_file!r} cannot be used: {ssl_reason(exc)}"
             ) from None
         try:
-            ctx.use_privatekey_file(config.key_file)
+            ctx.use_privatekey(crypto.PKey.from_cryptography_key(key))  # type: ignore[arg-type]
             ctx.check_privatekey()
-        except SSL.Error as exc:
+        except (SSL.Error, crypto.Error, TypeError, ValueError) as exc:
             raise TrustError(
                 f"client key {config.key_file!r} cannot be used with {config.cert_file!r}: "
                 f"{ssl_reason(exc)}"
             ) from None
     return TrustMaterial(config=config, trusted=trusted, crls=crls, context=ctx)
+
+
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----", re.DOTALL
+)
+
+
+def _client_chain(path: str) -> list[crypto.X509]:
+    """Our client certificate and the chain after it, read by OpenSSL from the bounded bytes.
+
+    OpenSSL, not ``cryptography``, parses them: a probe presents what the file holds, even a
+    certificate that ``cryptography`` refuses (tests present such malformed certificates).
+    """
+    what = "client certificate"
+    data = read_file(path, what)
+    blocks = _PEM_CERTIFICATE.findall(data)
+    try:
+        if blocks:
+            return [crypto.load_certificate(crypto.FILETYPE_PEM, block) for block in blocks]
+        if b"-----BEGIN" not in data:
+            return [crypto.load_certificate(crypto.FILETYPE_ASN1, data)]
+    except crypto.Error as exc:
+        raise _not_certificates(
+            path, what, data, f"holds a certificate that does not parse: {ssl_reason(exc)}"
+        ) from None
+    raise _not_certificates(path, what, data, "holds no PEM certificate and is not DER")
 
 
 def ssl_reason(exc: BaseException) -> str:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from diagnostics.daemon.config import ConfigError, load_config, matches_allowed, parse_listen
+from diagnostics.model.files import MAX_FILE_BYTES
 from tests.support import pki
+from tests.support.deadline import within
 
 
 @functools.cache
@@ -155,10 +158,12 @@ key = "client-key.pem"
 """,
     )
     found = problems(path)
-    assert found["target[0].ca[1]"] == f"file {str(tmp_path / 'missing.pem')!r} does not exist"
+    assert found["target[0].ca[1]"] == (
+        f"file {str(tmp_path / 'missing.pem')!r} cannot be read: No such file or directory"
+    )
     assert "target[0].ca[0]" not in found
-    assert "does not exist" in found["target[0].cert"]
-    assert "does not exist" in found["target[0].key"]
+    assert "cannot be read" in found["target[0].cert"]
+    assert "cannot be read" in found["target[0].key"]
 
 
 def test_files_that_do_not_parse(tmp_path: Path) -> None:
@@ -211,19 +216,18 @@ key = "leaf.key"
     assert found["target[0].ca[1]"] == (
         f"file '{where}/garbage.pem' holds no certificate that parses (PEM bundle or DER expected)"
     )
-    assert "holds no certificate that parses" in found["target[0].ca[2]"]
+    assert found["target[0].ca[2]"] == f"file '{where}/empty.der' is empty"
     # A DER certificate and a correct CRL are fine.
     assert "target[0].ca[0]" not in found and "target[0].ca[3]" not in found
     assert "target[0].crl[0]" not in found
-    assert found["target[0].crl[1]"] == (
-        f"file '{where}/leaf.pem' is not a CRL that parses (PEM or DER expected)"
-    )
+    assert found["target[0].crl[1]"] == f"file '{where}/leaf.pem' is a certificate, not a CRL"
     assert found["target[1].cert"] == (
         f"file '{where}/leaf.der' is not a PEM certificate (chain) that parses"
     )
-    assert found["target[1].key"] == f"file '{where}/leaf.pem' is not a PEM private key that parses"
+    assert found["target[1].key"] == f"file '{where}/leaf.pem' is a certificate, not a private key"
     assert found["target[2].key"] == (
-        f"file '{where}/locked.key' holds an encrypted private key; an unencrypted one is needed"
+        f"file '{where}/locked.key' is an encrypted private key and no passphrase was given: "
+        "put the passphrase in an environment variable and name it with key_password_env"
     )
     assert found["target[3].key"] == (
         f"the private key in '{where}/other.key' does not belong to the certificate "
@@ -329,7 +333,7 @@ def test_toml_syntax_error(tmp_path: Path) -> None:
     assert "is not valid TOML" in found[""] and "line 1" in found[""]
 
 
-def test_unreadable_file(tmp_path: Path) -> None:
+def test_missing_file(tmp_path: Path) -> None:
     """A missing config file is a ConfigError, not a traceback."""
     found = problems(tmp_path / "absent.toml")
     assert "cannot be read" in found[""]
@@ -382,3 +386,190 @@ def test_lab_table(tmp_path: Path) -> None:
         '[lab]\nenabled = "yes"\nbind = "localhost"\nbase_port = 65500\ninterval = 0\n',
     )
     assert set(problems(bad)) == {"lab.enabled", "lab.bind", "lab.base_port", "lab.interval"}
+
+
+# -- hostile and encrypted files, names that would reach the network ---------------------------
+
+
+def _locked_key(tmp_path: Path, passphrase: bytes) -> tuple[str, str]:
+    """A client certificate and its key encrypted with ``passphrase``, as files."""
+    leaf = pki.issue(config_ca(), sans=("client.example",))
+    (tmp_path / "leaf.pem").write_bytes(pki.pem([leaf.cert]))
+    (tmp_path / "locked.key").write_bytes(
+        leaf.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase),
+        )
+    )
+    return str(tmp_path / "leaf.pem"), str(tmp_path / "locked.key")
+
+
+def test_key_password_env_opens_an_encrypted_key(tmp_path: Path) -> None:
+    """``key_password_env`` (in [defaults], a target or a listener) names the variable holding
+    the passphrase; the key opens; the value is kept out of every repr."""
+    cert, key = _locked_key(tmp_path, b"pass phrase")
+    path = write(
+        tmp_path,
+        f"""
+[defaults]
+key_password_env = "TLS_KEY_PASS"
+[[target]]
+url = "tls://127.0.0.1:1"
+cert = "leaf.pem"
+key = "locked.key"
+[[listener]]
+url = "https://127.0.0.1:8443"
+cert = "{cert}"
+key = "{key}"
+key_password_env = "TLS_KEY_PASS"
+""",
+    )
+    config = load_config(str(path), environ={"TLS_KEY_PASS": "pass phrase"})
+    trust = config.targets[0].settings.options.trust
+    assert (trust.key_file, trust.key_password) == (key, "pass phrase")
+    assert config.listeners[0].key_password == "pass phrase"
+    assert "pass phrase" not in repr(config)
+
+
+def test_encrypted_keys_without_their_passphrase(tmp_path: Path) -> None:
+    """No key_password_env, an unset variable, a wrong passphrase: each at its key path."""
+    cert, key = _locked_key(tmp_path, b"pass phrase")
+    path = write(
+        tmp_path,
+        f"""
+[[target]]
+url = "tls://127.0.0.1:1"
+cert = "leaf.pem"
+key = "locked.key"
+[[target]]
+url = "tls://127.0.0.1:2"
+cert = "leaf.pem"
+key = "locked.key"
+key_password_env = "NOT_SET_ANYWHERE"
+[[target]]
+url = "tls://127.0.0.1:3"
+cert = "leaf.pem"
+key = "locked.key"
+key_password_env = "WRONG_PASS"
+[[listener]]
+url = "https://127.0.0.1:8443"
+cert = "{cert}"
+key = "{key}"
+""",
+    )
+    found = problems(path, environ={"WRONG_PASS": "guess"})
+    assert found["target[0].key"] == (
+        f"file {key!r} is an encrypted private key and no passphrase was given: put the "
+        "passphrase in an environment variable and name it with key_password_env"
+    )
+    assert found["target[1].key_password_env"] == (
+        "the environment variable NOT_SET_ANYWHERE is not set"
+    )
+    assert "target[1].key" not in found
+    assert found["target[2].key"] == (
+        f"file {key!r} is an encrypted private key that the passphrase given "
+        "(key_password_env) does not decrypt"
+    )
+    assert found["listener[0].key"] == found["target[0].key"]
+    assert "guess" not in str(found)
+
+
+def test_names_and_paths_that_would_reach_the_network(tmp_path: Path) -> None:
+    """A URL path with a space or CR/LF, a numeric host, a bad servername: config errors
+    at their key paths, before anything runs."""
+    path = write(
+        tmp_path,
+        """
+[[target]]
+url = "https://127.0.0.1/a b"
+[[target]]
+url = "https://127.0.0.1/a\\r\\nHost: x"
+[[target]]
+url = "https://2130706433"
+[[target]]
+url = "tls://127.0.0.1:4"
+servername = "a b"
+[module.m]
+servername = "exa!mple"
+[[listener]]
+url = "https://127.0.0.1:8443/\\u0000"
+cert = "ca.pem"
+key = "ca.pem"
+""",
+    )
+    found = problems(path)
+    assert "contains a space" in found["target[0].url"]
+    assert "contains a carriage return (CR)" in found["target[1].url"]
+    assert "neither a host name nor an IPv4 address" in found["target[2].url"]
+    assert (
+        found["target[3].servername"] == "'a b' contains a space: give one host name or IP address"
+    )
+    assert "target[3].url" not in found
+    assert found["module.m.servername"] == "'exa!mple' is not a valid host name"
+    assert "U+0000" in found["listener[0].url"]
+
+
+def test_hostile_config_files(tmp_path: Path) -> None:
+    """The configuration itself as /dev/zero, a FIFO, a binary or an over-size file: one
+    problem at once, never a traceback nor a wait."""
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b'[daemon]\nlog_dir = "\xff\xfe"\n')
+    huge = tmp_path / "huge.toml"
+    with huge.open("wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b'\xef\xbb\xbf[daemon]\r\nlog_dir = "logs"\r\n')
+    assert load_config(str(bom), environ={}).daemon.log_dir == str(tmp_path / "logs")
+    expected = {
+        "/dev/zero": "is a character device, not a regular file",
+        str(fifo): "is a named pipe (FIFO), not a regular file",
+        str(binary): "is not UTF-8 text (byte 0xff on line 2): a binary file, or another encoding",
+        str(huge): "is larger than 64 MiB (the most tlsdiag reads from one file)",
+        str(tmp_path): "is a folder, not a regular file",
+    }
+    for name, message in expected.items():
+        with pytest.raises(ConfigError) as caught:
+            within(lambda name=name: load_config(name, environ={}))
+        assert [(p.key, p.message) for p in caught.value.problems] == [("", message)]
+
+
+def test_a_binary_config_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tlsdiag daemon --config BINARY``: exit 2 and one line (was a UnicodeDecodeError)."""
+    from diagnostics.cli.main import main
+
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(bytes(range(256)))
+    assert main(["daemon", "--config", str(binary)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"tlsdiag daemon: {binary}: is not UTF-8 text (byte 0x80 on line 2): a binary file, "
+        "or another encoding"
+    ]
+
+
+def test_files_named_by_the_config_are_read_bounded(tmp_path: Path) -> None:
+    """A CA, CRL, certificate or key named by the configuration that is a device or a pipe:
+    one problem at its key path (the file is never read)."""
+    fifo = tmp_path / "pipe.pem"
+    os.mkfifo(fifo)
+    path = write(
+        tmp_path,
+        f"""
+[[target]]
+url = "tls://127.0.0.1:1"
+ca = ["/dev/zero", "{fifo}"]
+crl = ["/dev/zero"]
+cert = "{fifo}"
+key = "/dev/zero"
+""",
+    )
+    found = within(lambda: problems(path))
+    device = "file '/dev/zero' is a character device, not a regular file"
+    pipe = f"file {str(fifo)!r} is a named pipe (FIFO), not a regular file"
+    assert (found["target[0].ca[0]"], found["target[0].ca[1]"]) == (device, pipe)
+    assert (found["target[0].crl[0]"], found["target[0].cert"]) == (device, pipe)
+    assert found["target[0].key"] == device

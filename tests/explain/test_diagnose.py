@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from diagnostics.explain.diagnose import DiagnosisContext, diagnose
 from diagnostics.model.result import (
+    ClientAuth,
     Failure,
     Finding,
     HostnameCheck,
@@ -689,3 +690,45 @@ def test_diagnose_never_raises(
         assert isinstance(finding.side, Side) and isinstance(finding.severity, Severity)
     if failure is not None:
         assert result.status is Status.FAILED
+
+
+@pytest.mark.parametrize(
+    ("reason", "alert"),
+    [
+        ("tls alert bad certificate", "bad_certificate"),
+        ("tls alert certificate expired", "certificate_expired"),
+        ("tlsv1 alert unknown ca", "unknown_ca"),
+    ],
+)
+@pytest.mark.parametrize(
+    "auth",
+    [None, ClientAuth(requested=True, sent=False, ca_names=("CN = Partner CA",))],
+    ids=["not-asked", "asked-none-sent"],
+)
+def test_certificate_alerts_without_a_client_certificate_blame_no_certificate_of_ours(
+    reason: str, alert: str, auth: ClientAuth | None
+) -> None:
+    """Every alert that would reject 'our client certificate' is read from what was sent:
+    asked and none sent → a certificate is required; never asked → the server's side."""
+    failure = Failure(phase=Phase.HANDSHAKE, kind="tls_error", message=reason, reason=reason)
+    result = diagnose(attrs.evolve(probe([], [], failure=failure), client_auth=auth), context())
+    first = result.findings[0]
+    if auth is None:
+        assert (first.id, first.side) == (f"tls_alert_{alert}", Side.SERVER)
+    else:
+        assert (first.id, first.side) == ("client_certificate_required", Side.CLIENT)
+        assert "'CN = Partner CA'" in first.detail
+    assert alert in first.summary
+    assert "client_certificate_rejected" not in ids(result)
+
+
+def test_certificate_alert_after_our_certificate_was_sent_is_ours() -> None:
+    """With a client certificate sent, unknown_ca rejects it: client_certificate_rejected."""
+    reason = "tlsv1 alert unknown ca"
+    failure = Failure(phase=Phase.HANDSHAKE, kind="tls_error", message=reason, reason=reason)
+    auth = ClientAuth(requested=True, sent=True)
+    result = diagnose(attrs.evolve(probe([], [], failure=failure), client_auth=auth), context())
+    assert (result.findings[0].id, result.findings[0].side) == (
+        "client_certificate_rejected",
+        Side.CLIENT,
+    )

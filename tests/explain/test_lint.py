@@ -82,6 +82,18 @@ def test_duplicate(chain: pki.Chain) -> None:
     assert "CN = Test Intermediate CA" in findings[0].summary
 
 
+def test_repeated_duplicate_is_one_finding_with_a_count(chain: pki.Chain) -> None:
+    """The intermediate sent four times: one finding counting the three extra copies."""
+    served = [*chain.served, *[chain.intermediate.cert] * 3]
+    findings = lint_chain(served, now=NOW)
+    assert ids(findings) == ["duplicate_certificate"]
+    assert "4 times: 3 repeated copies (at positions 3, 4, 5 of 5)" in findings[0].summary
+    shape = chain_shape(served)
+    assert shape.duplicates == (2, 3, 4)
+    # Every copy carries the links of its first copy.
+    assert shape.issuers == ((1,), (), (), (), ())
+
+
 def test_unrelated(chain: pki.Chain) -> None:
     """A certificate that neither issued nor was issued by the chain is named as unrelated."""
     stray = pki.make_ca("Old Intermediate CA", parent=pki.make_ca("Old Root"))

@@ -375,16 +375,19 @@ def test_silent_client_is_cut_off_at_the_handshake_timeout(partner: Partner) -> 
     assert (results[0].failure.kind, results[0].failure.phase.value) == ("timeout", "handshake")
 
 
-def test_connections_over_the_limit_are_refused(partner: Partner) -> None:
-    """Past max_connections a new connection is closed at once, without a session."""
-    _, factory, _ = _factory(partner, max_connections=1)
+def test_connections_over_the_limit_drop_the_oldest_in_its_handshake(partner: Partner) -> None:
+    """Past max_connections a new connection takes the place of the oldest one still in its
+    handshake, which is closed at once and makes no session (tests/listener/test_limit.py has
+    the rest of the rules)."""
+    _, factory, results = _factory(partner, max_connections=1)
     first = factory.buildProtocol(None)
-    first.makeConnection(StringTransport())
-    second = factory.buildProtocol(None)
     transport = StringTransport()
-    second.makeConnection(transport)
+    first.makeConnection(transport)
+    second = factory.buildProtocol(None)
+    second.makeConnection(StringTransport())
     assert transport.disconnecting and factory.refused == 1
-    assert len(factory.sessions) == 1
+    first.connectionLost(_lost())
+    assert len(factory.sessions) == 1 and results == []
 
 
 def _lost() -> Any:

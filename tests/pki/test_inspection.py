@@ -587,3 +587,83 @@ def test_damaged_files_never_crash(chain: pki.Chain, data: st.DataObject) -> Non
         return
     json.dumps(result.to_json())
     render_inspection(result)
+
+
+# -- scale: linear work, grouped duplicates -------------------------------------------------
+
+
+def _count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count every ``issued_by`` question (a name comparison and a signature check)."""
+    from diagnostics.model import certificates
+
+    calls = [0]
+    original = certificates.issued_by
+
+    def counting(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+        calls[0] += 1
+        return original(cert, issuer)
+
+    monkeypatch.setattr(certificates, "issued_by", counting)
+    return calls
+
+
+def test_linking_grows_linearly_with_the_number_of_certificates(
+    chain: pki.Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """N leaves of one intermediate: the issuer questions grow as N, not N² (the issuer is
+    looked up by name and key identifier instead of tried against every certificate)."""
+    leaves = [pki.issue(chain.intermediate, f"h{i}.example").cert for i in range(200)]
+    calls = _count_signature_checks(monkeypatch)
+    counts = {}
+    for n in (100, 200):
+        calls[0] = 0
+        files = [*leaves[:n], chain.intermediate.cert, chain.root.cert]
+        result = inspect_bytes(pem(files), now=NOW)
+        counts[n] = calls[0]
+        assert result.entries[0].issued_by == (n + 1,)
+        assert result.entries[n].issued_by == (n + 2,)
+    assert counts[200] <= 2.2 * counts[100]
+    assert counts[200] <= 4 * 202  # the old code asked about every pair: ~40,000
+
+
+def test_same_named_cas_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 roots all named alike (no key identifier links them): each certificate is tried
+    against a bounded number of same-named candidates, so the work stays linear."""
+    from diagnostics.explain.lint import MAX_ISSUER_CANDIDATES
+
+    roots = [pki.make_ca("Same Name Root").cert for _ in range(200)]
+    calls = _count_signature_checks(monkeypatch)
+    counts = {}
+    for n in (100, 200):
+        calls[0] = 0
+        result = inspect_bytes(pem(roots[:n]), now=NOW)
+        counts[n] = calls[0]
+        assert len(result.entries) == n
+        assert all(e.issued_by == () for e in result.entries)
+    assert counts[200] <= 2.2 * counts[100]
+    # The linking runs twice (the file's shape, then the lint), each at most the bound.
+    assert counts[200] <= 2 * 200 * (MAX_ISSUER_CANDIDATES + 1)
+
+
+def test_fifteen_thousand_copies_give_one_grouped_finding(chain: pki.Chain) -> None:
+    """15,000 copies of one certificate: one duplicate finding counting 14,999 copies; every
+    entry after the first points back to #1."""
+    result = inspect_bytes(pem([chain.leaf.cert]) * 15000, now=NOW)
+    duplicates = [f for f in result.findings if f.id == "duplicate_certificate"]
+    assert len(duplicates) == 1
+    assert "15,000 times" in duplicates[0].summary
+    assert "14,999 repeated copies" in duplicates[0].summary
+    assert "positions 2, 3, 4, 5, 6 … of 15,000" in duplicates[0].summary
+    assert len(result.entries) == 15000
+    assert {e.duplicate_of for e in result.entries[1:]} == {1}
+    assert result.entries[-1].line == 1 + 14999 * pem([chain.leaf.cert]).count(b"\n")
+
+
+def test_bundle_with_repeated_cas_groups_each(chain: pki.Chain) -> None:
+    """A CA bundle listing two roots three times each: one finding per repeated root."""
+    other = pki.make_ca("Other Root CA")
+    result = inspect_bytes(pem([chain.root.cert, other.cert] * 3), now=NOW)
+    duplicates = [f for f in result.findings if f.id == "duplicate_certificate"]
+    assert len(duplicates) == 2
+    assert all("3 times: 2 repeated copies" in f.summary for f in duplicates)
+    assert [e.duplicate_of for e in result.entries] == [None, None, 1, 2, 1, 2]

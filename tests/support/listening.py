@@ -3,7 +3,10 @@
 The listener prints one JSON report per finished connection; :meth:`Listening.report`
 reads the next one (waiting on the pipe, bounded).  Readiness is the listener's own
 "listening on" line on standard error, so no test connection is made before the
-real client's.
+real client's; the line after it, the open-file and connection limits, is
+:attr:`Listening.capacity`.  :func:`start_listen` can start the listener with a lower
+open-file limit, and send its standard output to a file instead of the pipe (for a test
+that makes more reports than it reads).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import select
 import signal
 import ssl
@@ -72,9 +76,9 @@ class Listening:
         self.process = process
         self.port = port
         self.log_dir = log_dir
-        self.stdout = process.stdout
-        assert self.stdout is not None
+        self.stdout = process.stdout  # None when it goes to a file
         self.buffer = b""
+        self.capacity = ""  # the line on the limits, after "listening on"
 
     def _line(self, stream: Any, timeout: float) -> bytes:
         deadline = time.monotonic() + timeout
@@ -92,6 +96,7 @@ class Listening:
 
     def report(self, timeout: float = READ_TIMEOUT) -> dict[str, Any]:
         """The next session's JSON report."""
+        assert self.stdout is not None, "standard output goes to a file"
         line = self._line(self.stdout, timeout)
         while not line.strip():
             line = self._line(self.stdout, timeout)
@@ -115,23 +120,41 @@ class Listening:
         return self.process.returncode
 
 
-def start_listen(arguments: Sequence[str], port: int, log_dir: Path) -> Listening:
+def start_listen(
+    arguments: Sequence[str],
+    port: int,
+    log_dir: Path,
+    *,
+    open_files: int | None = None,
+    stdout: Any = subprocess.PIPE,
+) -> Listening:
     """Run ``tlsdiag`` with ``arguments`` (a ``listen`` command with ``--format json``);
-    return once it says it is listening."""
+    return once it says it is listening and what its limits are.
+
+    ``open_files`` sets the listener's open-file limit (soft and hard); ``stdout`` is where its
+    reports go (a file object, or the pipe :meth:`Listening.report` reads).
+    """
+
+    def prepare() -> None:
+        servers.interruptible()  # the tests stop it with SIGINT too
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     process = subprocess.Popen(
         [sys.executable, "-m", "diagnostics", *arguments],
         cwd=servers.REPO,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=servers.interruptible,  # the tests stop it with SIGINT too
+        preexec_fn=prepare,
     )
     running = Listening(process, port, log_dir)
     try:
         assert process.stderr is not None
         first = running._line(process.stderr, servers.START_TIMEOUT).decode()
         assert first.startswith("listening on"), first
+        running.capacity = running._line(process.stderr, servers.START_TIMEOUT).decode().strip()
     except BaseException:
         running.stop()
         raise
@@ -140,15 +163,24 @@ def start_listen(arguments: Sequence[str], port: int, log_dir: Path) -> Listenin
 
 @contextlib.contextmanager
 def listening(
-    scheme: str, files: PartnerFiles, directory: Path, extra: Sequence[str] = ()
+    scheme: str,
+    files: PartnerFiles,
+    directory: Path,
+    extra: Sequence[str] = (),
+    *,
+    open_files: int | None = None,
+    stdout: Any = subprocess.PIPE,
 ) -> Iterator[Listening]:
-    """Start the listener on a free loopback port; stop it (cleanly) at the end."""
+    """Start the listener on a free loopback port; stop it (cleanly) at the end.
+
+    ``open_files`` and ``stdout`` as for :func:`start_listen`.
+    """
     port = servers.free_port()
     log_dir = directory / f"logs-{port}"
     command = ["listen", f"{scheme}://127.0.0.1:{port}"]
     command += ["--cert", str(files.server.served), "--key", str(files.server.key)]
     command += ["--format", "json", "--log-dir", str(log_dir), *extra]
-    running = start_listen(command, port, log_dir)
+    running = start_listen(command, port, log_dir, open_files=open_files, stdout=stdout)
     try:
         yield running
     finally:

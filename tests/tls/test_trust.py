@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import attrs
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from diagnostics.model.options import TrustConfig
+from diagnostics.model.options import ProbeOptions, TrustConfig
 from diagnostics.tls.trust import TrustCache, TrustError
-from tests.support import pki
+from tests.support import memtls, pki
+from tests.support.deadline import within
 
 
 def _pem(cert: object) -> bytes:
@@ -105,3 +107,68 @@ def test_crl_file_that_does_not_parse(tmp_path: Path) -> None:
     with pytest.raises(TrustError) as info:
         TrustCache().get(TrustConfig(crl_files=(str(crl),)))
     assert "bad.crl" in str(info.value)
+
+
+# -- bounded reads, wrong kinds and encrypted keys ------------------------------------------
+
+
+def _locked(key: pki.PrivateKey, passphrase: bytes) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+
+
+@pytest.mark.parametrize("field", ["ca_files", "crl_files", "cert_file"])
+def test_devices_and_pipes_are_refused_unread(tmp_path: Path, field: str) -> None:
+    """/dev/zero and a FIFO as a CA, CRL or client certificate file: a TrustError at once."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path, kind in (("/dev/zero", "a character device"), (str(fifo), "a named pipe (FIFO)")):
+        value: object = (path,) if field != "cert_file" else path
+        extra = {"key_file": path} if field == "cert_file" else {}
+        with pytest.raises(TrustError) as info:
+            config = TrustConfig(**{field: value}, **extra)  # type: ignore[arg-type]
+            within(lambda config=config: TrustCache().get(config))
+        assert f"{path!r} is {kind}, not a regular file" in str(info.value)
+
+
+def test_a_private_key_as_ca_file_says_so(tmp_path: Path, chain: pki.Chain) -> None:
+    """A key where certificates belong: "is a private key, not a certificate"."""
+    key = tmp_path / "leaf.key"
+    key.write_bytes(_key_pem(chain.leaf.key))
+    with pytest.raises(TrustError) as info:
+        TrustCache().get(TrustConfig(ca_files=(str(key),)))
+    assert str(info.value) == f"CA file {str(key)!r} is a private key, not a certificate"
+
+
+def test_an_encrypted_client_key_is_used_with_its_passphrase(
+    tmp_path: Path, chain: pki.Chain
+) -> None:
+    """Over a real (in-memory) handshake with a server that requires a client certificate:
+    the encrypted key opened with ``key_password`` signs, the certificate is sent and
+    accepted; without the passphrase the configuration is refused, saying how to give it."""
+    client = pki.issue(chain.intermediate, "Client One", sans=(), ekus=(pki.CLIENT_AUTH,))
+    cert = memtls.write_pem(tmp_path / "client.pem", [client.cert, chain.intermediate.cert])
+    key = tmp_path / "client.key"
+    key.write_bytes(_locked(client.key, b"s3cret passphrase"))
+    ca = memtls.write_pem(tmp_path / "root.pem", [chain.root.cert])
+    locked = TrustConfig(ca_files=(ca,), cert_file=cert, key_file=str(key))
+    with pytest.raises(TrustError) as info:
+        TrustCache().get(locked)
+    assert "--key-password-env VAR" in str(info.value)
+    assert "s3cret" not in repr(attrs.evolve(locked, key_password="s3cret passphrase"))
+    server = memtls.tls_server(
+        memtls.tls_context(
+            chain.served, chain.leaf.key, require_client_cert=True, client_ca=[chain.root.cert]
+        )
+    )
+    result = memtls.run_probe(
+        server,
+        f"tls://127.0.0.1:{memtls.PORT}",
+        ProbeOptions(trust=attrs.evolve(locked, key_password="s3cret passphrase")),
+        servername="localhost",
+    )
+    assert result.client_auth is not None and result.client_auth.sent is True
+    assert result.failure is None and result.status.value == "ok", result.findings
