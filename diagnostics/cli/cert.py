@@ -31,7 +31,8 @@ def _key_options(parser: argparse.ArgumentParser) -> None:
         "--key-type",
         choices=KEY_TYPES,
         default=generate.KeyType.EC256.value,
-        help="default: ec256 (P-256)",
+        help="the key: ec256 (P-256), ec384, rsa2048, rsa3072, rsa4096, or rsa1024 with "
+        "--allow-weak (default %(default)s)",
     )
     parser.add_argument("--allow-weak", action="store_true", help="allow RSA keys under 2048 bits")
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -45,32 +46,73 @@ def register(subparsers: Any) -> None:
     )
 
     selfsigned = kinds.add_parser("selfsigned", help="a self-signed certificate and its key")
-    selfsigned.add_argument("--cn", required=True, metavar="NAME")
-    selfsigned.add_argument("--san", action="append", default=[], metavar="NAME")
-    selfsigned.add_argument("--days", type=positive_int, default=generate.DEFAULT_DAYS, metavar="N")
+    selfsigned.add_argument(
+        "--cn",
+        required=True,
+        metavar="NAME",
+        help="the subject CN (also the first SAN when a host)",
+    )
+    selfsigned.add_argument(
+        "--san", action="append", default=[], metavar="NAME", help="a DNS name or IP address SAN"
+    )
+    selfsigned.add_argument(
+        "--days",
+        type=positive_int,
+        default=generate.DEFAULT_DAYS,
+        metavar="N",
+        help="validity in days (default %(default)s)",
+    )
     _key_options(selfsigned)
-    selfsigned.add_argument("--out-cert", required=True, type=Path, metavar="FILE")
-    selfsigned.add_argument("--out-key", required=True, type=Path, metavar="FILE")
+    selfsigned.add_argument(
+        "--out-cert", required=True, type=Path, metavar="FILE", help="where the certificate goes"
+    )
+    selfsigned.add_argument(
+        "--out-key", required=True, type=Path, metavar="FILE", help="where the key goes (0600)"
+    )
 
     csr = kinds.add_parser("csr", help="a certificate request (PKCS#10) and its key")
-    csr.add_argument("--cn", required=True, metavar="NAME")
-    csr.add_argument("--san", action="append", default=[], metavar="NAME")
+    csr.add_argument("--cn", required=True, metavar="NAME", help="the subject CN")
+    csr.add_argument(
+        "--san", action="append", default=[], metavar="NAME", help="a DNS name or IP address SAN"
+    )
     csr.add_argument("--country", metavar="CC", help="ISO 3166-1 alpha-2, e.g. DE")
-    csr.add_argument("--org", metavar="ORG")
-    csr.add_argument("--ou", metavar="OU")
+    csr.add_argument("--org", metavar="ORG", help="the subject O (organisation)")
+    csr.add_argument("--ou", metavar="OU", help="the subject OU (organisational unit)")
     _key_options(csr)
-    csr.add_argument("--out-csr", required=True, type=Path, metavar="FILE")
-    csr.add_argument("--out-key", required=True, type=Path, metavar="FILE")
+    csr.add_argument(
+        "--out-csr", required=True, type=Path, metavar="FILE", help="where the request goes"
+    )
+    csr.add_argument(
+        "--out-key", required=True, type=Path, metavar="FILE", help="where the key goes (0600)"
+    )
 
     mutual = kinds.add_parser(
         "mutual", help="self-signed server and client pairs that trust each other"
     )
-    mutual.add_argument("--server-cn", required=True, metavar="HOST")
-    mutual.add_argument("--server-san", action="append", default=[], metavar="NAME")
-    mutual.add_argument("--client-cn", required=True, metavar="ACCOUNT")
-    mutual.add_argument("--days", type=positive_int, default=generate.DEFAULT_DAYS, metavar="N")
+    mutual.add_argument(
+        "--server-cn", required=True, metavar="HOST", help="the address clients connect to"
+    )
+    mutual.add_argument(
+        "--server-san",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another DNS name or IP address of the server",
+    )
+    mutual.add_argument(
+        "--client-cn", required=True, metavar="ACCOUNT", help="the client's account name"
+    )
+    mutual.add_argument(
+        "--days",
+        type=positive_int,
+        default=generate.DEFAULT_DAYS,
+        metavar="N",
+        help="validity in days (default %(default)s)",
+    )
     _key_options(mutual)
-    mutual.add_argument("--out", required=True, type=Path, metavar="DIR")
+    mutual.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="the folder the four files go to"
+    )
 
     for parser in (selfsigned, csr, mutual):
         parser.set_defaults(handler=run)

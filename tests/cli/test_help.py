@@ -45,20 +45,7 @@ def test_the_walk_finds_every_command() -> None:
     assert "cert selfsigned" in SUB_PARSERS
 
 
-# cli/cert.py belongs to another change in progress; strict, so that this marker must go
-# (and the test then holds for cert too) as soon as its options have their help texts.
-_CERT_PENDING = pytest.mark.xfail(
-    strict=True, reason="cli/cert.py: its options have no help texts yet (another change)"
-)
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        pytest.param(name, marks=_CERT_PENDING) if name.startswith("cert ") else name
-        for name in sorted(SUB_PARSERS)
-    ],
-)
+@pytest.mark.parametrize("command", sorted(SUB_PARSERS))
 def test_every_option_has_help_with_its_default(command: str) -> None:
     """Each option and argument has a help text; one with a default names it (%(default)s,
     or the value itself), and the rendered help shows that value."""
