@@ -48,4 +48,5 @@ def split_lines(text: str) -> list[str]:
     :meth:`str.splitlines` also cuts at U+2028, U+001C and others, which would let a peer's
     text start a line of its own; here those stay inside the line, to be escaped or shown.
     """
-    return [line.removesuffix("\r") for line in text.split("\n")]
+    *lines, last = text.split("\n")
+    return [line.removesuffix("\r") for line in lines] + [last]

@@ -102,9 +102,9 @@ AUTH_FALLBACK_CODES = frozenset({500, 501, 504})
 # Replies refusing clear data connections outright.
 CLEAR_DATA_REFUSAL_CODES = frozenset({421, 425, 426, 450, 521, 522, 530, 533, 534, 550})
 
-_REPLY = re.compile(r"(\d{3})([ -]?)(.*)\Z", re.DOTALL)
-_EPSV = re.compile(r"\((.)\1\1(\d{1,5})\1\)")
-_PASV = re.compile(r"(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})")
+_REPLY = re.compile(r"([0-9]{3})([ -]?)(.*)\Z", re.DOTALL)
+_EPSV = re.compile(r"\((.)\1\1([0-9]{1,5})\1\)")
+_PASV = re.compile(",".join([r"([0-9]{1,3})"] * 6))
 
 
 class FTPProtocolError(TlsdiagError):

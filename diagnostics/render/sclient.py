@@ -54,7 +54,7 @@ from diagnostics.render import oneline
 __all__ = ["ocsp_lines", "render_sclient", "verify_callback_lines"]
 
 SEPARATOR = "---"
-_REPLY_CODE = re.compile(r"\d{3}[ -]")
+_REPLY_CODE = re.compile(r"[0-9]{3}[ -]")
 
 # Codes after which s_client's verify callback prints one more fact about the certificate.
 _ISSUER_CODES = frozenset({2})  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
