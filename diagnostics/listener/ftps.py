@@ -30,7 +30,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import implementer
 
-from diagnostics.listener.session import Gate, Session, looks_like_tls
+from diagnostics.listener.session import HELLO_HEAD, Gate, Session, looks_like_tls
 from diagnostics.model.escape import escape
 from diagnostics.model.result import Failure, Phase, ProbeResult
 from diagnostics.tls.creators import RecordingServerCreator
@@ -222,6 +222,7 @@ class FTPServer(LineReceiver):
         self.data: DataChannel | None = None
         self.pending: str | None = None
         self.closing = False
+        self.hello: bytes | None = None  # after AUTH TLS: the first bytes of the handshake
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -329,8 +330,27 @@ class FTPServer(LineReceiver):
         self.ftp["auth"] = argument.upper()
         self.reply(234, "Proceed with TLS negotiation.")
         self.session.phase = Phase.HANDSHAKE
+        # TLS starts once the ClientHello's header is in and within the size bound, as on a
+        # TLS-first port (the Gate's check): until then the bytes are held here, raw.
+        self.hello = b""
+        self.setRawMode()  # type: ignore[no-untyped-call]
+
+    def rawDataReceived(self, data: bytes) -> None:
+        """The client's first bytes after ``AUTH TLS``: held until :data:`HELLO_HEAD` of a
+        handshake record are in, checked, then handed to the TLS layer started now."""
+        if self.hello is None:
+            return
+        self.hello += data
+        if len(self.hello) < HELLO_HEAD and self.hello[:1] in (b"", b"\x16"):
+            return
+        head, self.hello = self.hello, None
+        if head[:1] == b"\x16" and self.session.refuse_hello(head):
+            self.closing = True
+            return
+        self.setLineMode()  # type: ignore[no-untyped-call]
         transport: Any = self.transport
         transport.startTLS(self.session.new_creator())
+        transport.protocol.dataReceived(head)
 
     def ftp_FEAT(self, _argument: str) -> None:
         self.reply(211, "Features:", *(f" {feature}" for feature in _FEATURES), "End")

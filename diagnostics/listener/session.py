@@ -511,6 +511,24 @@ class Session:
 
     # -- the end -----------------------------------------------------------------------
 
+    def refuse_hello(self, head: bytes) -> bool:
+        """Refuse the connection when its first :data:`HELLO_HEAD` bytes of TLS (a handshake
+        record) break :func:`hello_problem`: the failure is recorded and the connection
+        aborted.  True when it was refused."""
+        problem = hello_problem(head, self.limits.max_hello_bytes)
+        if problem is None:
+            return False
+        self.fail(
+            Failure(
+                phase=Phase.HANDSHAKE,
+                kind="tls_error",
+                message=problem,
+                reason="excessive message size",
+            )
+        )
+        self.abort()
+        return True
+
     def abort(self) -> None:
         """Drop the connection at once."""
         if self.transport is not None:
@@ -591,17 +609,7 @@ class Gate(Protocol):
                 if len(self._head) < HELLO_HEAD:
                     return
                 data, self._head = self._head, b""
-                problem = hello_problem(data, session.limits.max_hello_bytes)
-                if problem is not None:
-                    session.fail(
-                        Failure(
-                            phase=Phase.HANDSHAKE,
-                            kind="tls_error",
-                            message=problem,
-                            reason="excessive message size",
-                        )
-                    )
-                    session.abort()
+                if session.refuse_hello(data):
                     return
             elif _HTTP_METHOD.match(data) and self.on_plain_http is not None:
                 self.on_plain_http(data)

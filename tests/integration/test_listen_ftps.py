@@ -3,6 +3,7 @@ which does not resume the TLS session on the data channel) and curl (which does)
 
 from __future__ import annotations
 
+import contextlib
 import ftplib
 import shutil
 import socket
@@ -223,3 +224,27 @@ def test_data_connection_without_prot_p(files: PartnerFiles, tmp_path: Path) -> 
     assert report["ftp"]["data_without_prot_p"] == "PASV"
     assert report["findings"][0]["id"] == "ftps_client_no_prot_p"
     assert report["status"] == "problems"
+
+
+def test_an_oversized_clienthello_after_auth_tls_is_refused(
+    files: PartnerFiles, tmp_path: Path
+) -> None:
+    """After AUTH TLS the ClientHello is bounded as on a TLS-first port: one that announces
+    100,000 bytes is refused on its 9 header bytes (dripped), before OpenSSL buffers it."""
+    head = b"\x16\x03\x01\x40\x00\x01" + (100_000).to_bytes(3, "big")
+    with listening("ftpes", files, tmp_path) as listener:
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=15) as raw:
+            reader = raw.makefile("rb")
+            while not reader.readline().startswith(b"220 "):
+                pass
+            raw.sendall(b"AUTH TLS\r\n")
+            assert reader.readline().startswith(b"234 ")
+            for byte in head:
+                raw.sendall(bytes([byte]))
+            with contextlib.suppress(ConnectionResetError):  # aborted by the listener
+                assert reader.read() == b""
+        report = listener.report()
+    assert report["error"]["message"] == (
+        "the client's ClientHello announces 100000 bytes; the listener takes at most 32768"
+    )
+    assert report["findings"][0]["id"] == "excessive_message_size"
