@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from diagnostics.cli import cert, daemon, explain, inspect, lab, listen, probe, schema, verify
-from diagnostics.cli.common import EXIT_OK, EXIT_USAGE, Parser, UsageError, tune_collector
+from diagnostics.cli.common import EXIT_OK, EXIT_USAGE, Parser, UsageError, prepare_process
 from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.escape import escape, split_lines
 from diagnostics.model.version import __version__
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     Every error line starts with ``tlsdiag COMMAND:``; a :class:`TlsdiagError` that reaches
     here (bad input no handler classified) is a usage error too, never a traceback.
     """
-    tune_collector()
+    prepare_process()
     stream = out if out is not None else sys.stdout
     parser = build_parser()
     command: str | None = None

@@ -43,9 +43,9 @@ class Options(usage.Options):
 
 def makeService(options: Any) -> service.IService:
     """The daemon's service; exit code 2 with every problem when the configuration is invalid."""
-    from diagnostics.cli.common import tune_collector
+    from diagnostics.cli.common import prepare_process
 
-    tune_collector()
+    prepare_process()
     config = load_or_report(options["config"], sys.stderr)
     if config is None:
         raise SystemExit(2)

@@ -321,6 +321,7 @@ class _Linter:
         yield from self.eku()
         yield from self.ca_as_leaf()
         yield from self.cn_only()
+        yield from self.serials()
 
     def timed(self) -> Iterator[CertFinding]:
         """The findings that depend on the time, reported after the others."""
@@ -520,6 +521,21 @@ class _Linter:
                 "Reissue the certificate with the host names as DNS subjectAltName entries.",
                 leaf,
             )
+
+    def serials(self) -> Iterator[CertFinding]:
+        for cert in self.related:
+            serial = cert.serial_number
+            if serial <= 0:
+                yield self._finding(
+                    "serial_not_positive",
+                    Severity.WARNING,
+                    f"{describe(cert)} has the serial number {serial:X}, which is not positive.",
+                    "RFC 5280 requires a positive serial number. OpenSSL accepts this one, but "
+                    "strict parsers (Go's crypto/x509, newer Python cryptography releases) "
+                    "refuse the certificate.",
+                    "Have the CA reissue the certificate with a positive serial number.",
+                    cert,
+                )
 
     def expiry(self) -> Iterator[CertFinding]:
         for cert in self.related:

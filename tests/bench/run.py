@@ -133,12 +133,12 @@ class EngineRun:
 async def _engine_batches(
     reactor: Any, url: str, ca_file: Path, duration: float, concurrencies: list[int]
 ) -> list[EngineRun]:
-    from diagnostics.cli.main import tune_collector
+    from diagnostics.cli.main import prepare_process
     from diagnostics.model.options import ProbeOptions, TrustConfig
     from diagnostics.model.target import parse_target
     from diagnostics.probes.dispatch import probe_many
 
-    tune_collector()  # as the tlsdiag command and the daemon run
+    prepare_process()  # as the tlsdiag command and the daemon run
     target = parse_target(url, servername="localhost")
     options = ProbeOptions(trust=TrustConfig(ca_files=(str(ca_file),)))
     runs = []
