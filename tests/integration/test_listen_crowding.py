@@ -348,6 +348,8 @@ def test_good_clients_are_served_while_a_thousand_connections_crowd_the_listener
         f"{before}, in all {_refusals(output)}, {took:.1f} s"
     )
     # The crowd was there all along, and the listener turned part of it away.
-    assert held >= (360 if limits else 500)  # near 400, or the non-garbage part of the crowd
+    # Near 400 (less the connections just dropped, which the crowd opens again a second
+    # later), or the non-garbage part of the crowd.
+    assert held >= (300 if limits else 500)
     assert before["evicted"] > 0
     assert took < 60
