@@ -147,8 +147,13 @@ def chain_boxes(result: Mapping[str, Any], chain_key: str) -> list[Box]:
     if boxes and chain_key == "served_chain":
         subjects = {box.subject for box in boxes}
         last = boxes[-1]
+        anchors = {str(c.get("subject")) for c in (result.get("verified_chain") or [])[-1:]}
         if last.issuer != last.subject and last.issuer not in subjects:
-            boxes.append(Box(last.issuer, "", ("MISSING: not sent by the server",), True, True))
+            if last.issuer in anchors:  # a root the verifier holds need not be sent
+                boxes.append(Box(last.issuer, "", ("trusted anchor, not sent (normal)",), False))
+            else:
+                missing = ("MISSING: not sent, not found by the verifier",)
+                boxes.append(Box(last.issuer, "", missing, True, True))
     return boxes
 
 
@@ -175,7 +180,7 @@ def chain_svg(boxes: Sequence[Box], title: str) -> str:
             f'class="{kind}"{dash}/>'
         )
         parts.append(f'<text x="20" y="{top + 20}" class="subj">{_t(box.subject[:80])}</text>')
-        marks = "; ".join(box.marks) or "ok"
+        marks = "; ".join(box.marks) or "valid"
         parts.append(f'<text x="20" y="{top + 42}" class="mark">{_t(marks[:90])}</text>')
         if index + 1 < len(boxes):
             y1, y2 = top + _BOX_H, top + _BOX_H + _GAP

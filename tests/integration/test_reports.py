@@ -18,10 +18,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from diagnostics.lab.manifest import ManifestEntry
 from diagnostics.model.jsonform import schema
 from diagnostics.render.report import CSP, View, render_report, verdict
-from tests.support.lab import free_base_port
+from tests.support.lab import entry_arguments, free_base_port
 from tests.support.listening import start_listen, write_partner
 from tests.support.processes import read_json, start_tlsdiag, stop, wait_for
 from tests.support.servers import free_port, run_tlsdiag
@@ -104,19 +103,7 @@ def lab_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, l
         logs = folder / "logs"
 
         def probe(entry: dict[str, Any]) -> None:
-            options = {
-                k: v
-                for k, v in entry.items()
-                if k not in ("name", "url", "ca_file", "expect", "fault", "command")
-            }
-            arguments = ManifestEntry(
-                entry["name"],
-                entry["url"],
-                entry["ca_file"],
-                entry["expect"],
-                entry["fault"],
-                options,
-            ).arguments
+            arguments = entry_arguments(entry)
             run = run_tlsdiag("probe", *arguments, "--format", "json", "--log-dir", logs)
             assert run.returncode in (0, 1, 3), run.stderr
 
@@ -143,6 +130,17 @@ def test_every_lab_scenario_renders_in_every_form(lab_logs: tuple[Path, list[Any
         top = page.split('<div class="sides">')[0]
         assert 'id="verdict"' in top and 'id="action"' in top
         check_markdown(render_report([view], "md", openssl="OpenSSL 3"))
+        svg = " ".join(re.findall(r"<svg.*?</svg>", page, re.S))
+        first = (event["tlsdiag"]["findings"] or [{"id": "ok"}])[0]["id"]
+        marks = {
+            "missing_intermediate": "MISSING",
+            "expired": "EXPIRED",
+            "hostname_mismatch": "NAME MISMATCH",
+        }
+        if first in marks:  # the diagram shows where the chain breaks
+            assert marks[first] in svg, (first, svg)
+        if event["tlsdiag"]["status"] == "ok":
+            assert "TRUSTED ANCHOR" in svg and "MISSING" not in svg
         check_json(render_report([view], "json", openssl="OpenSSL 3"))
 
 
