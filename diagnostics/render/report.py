@@ -296,6 +296,11 @@ def _headings(views: Sequence[View]) -> list[str]:
     return [f"What we saw (the {views[0].role})", f"What they saw (the {views[1].role})"]
 
 
+def _anchor(name: str) -> str:
+    """An element id (fixed names: ``verdict``, ``action``, ``detail``)."""
+    return f'id="{name}"'
+
+
 def render_html(views: Sequence[View], *, openssl: str) -> str:
     """One self-contained HTML document."""
     first = views[0]
@@ -308,12 +313,12 @@ def render_html(views: Sequence[View], *, openssl: str) -> str:
         f"<title>tlsdiag report: {_t(verdict(first))}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>TLS connection report</h1>",
-        f'<div class="verdict v-{_t(status)}" id="verdict">{_t(verdict(first))}</div>',
-        f'<div class="act" id="action">{_t(action_line(first))}</div>',
+        f'<div class="verdict v-{_t(status)}" {_anchor("verdict")}>{_t(verdict(first))}</div>',
+        f'<div class="act" {_anchor("action")}>{_t(action_line(first))}</div>',
     ]
     primary = _primary(first.result)
     if primary is not None:
-        out.append(f'<p id="detail">{_t(primary.get("detail", ""))}</p>')
+        out.append(f"<p {_anchor('detail')}>{_t(primary.get('detail', ''))}</p>")
     out.append(
         f'<p class="meta">tlsdiag {_t(__version__)}, linked {_t(openssl)}; '
         f"observed {_t(observed_at(first))}; written by the {first.role} side.</p>"
