@@ -335,6 +335,11 @@ def _md(text: object) -> str:
     return html.escape(escape(str(text)), quote=False).replace("|", "\\|").replace("`", "'")
 
 
+def _md_code(line: str) -> str:
+    """A line inside a fenced block: control characters escaped, no backtick to close it."""
+    return escape(line).replace("`", "'")
+
+
 def render_markdown(views: Sequence[View], *, openssl: str) -> str:
     """The report as Markdown, with text chain diagrams."""
     first = views[0]
@@ -352,7 +357,7 @@ def render_markdown(views: Sequence[View], *, openssl: str) -> str:
         result = view.result
         out += ["", f"## {heading}", "", "```"]
         for key, title in (("served_chain", "as served"), ("verified_chain", "as verified")):
-            out += [escape(line) for line in chain_text(chain_boxes(result, key), title)]
+            out += [_md_code(line) for line in chain_text(chain_boxes(result, key), title)]
         out += ["```", "", "### Findings", ""]
         for f in result.get("findings") or []:
             out.append(
@@ -364,7 +369,7 @@ def render_markdown(views: Sequence[View], *, openssl: str) -> str:
         out += [f"| {_md(n)} | {_md(v)} |" for n, v in _protocol_facts(result)]
         out += ["", "### s_client-compatible output", ""]
         if view.sclient is not None:
-            out += ["```", *(escape(line) for line in view.sclient.splitlines()), "```"]
+            out += ["```", *(_md_code(line) for line in view.sclient.splitlines()), "```"]
         else:
             out.append("(not recorded in the log this report was built from)")
         out += ["", "### Certificates (PEM)", ""]
