@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from diagnostics.cli.common import EXIT_OK, EXIT_USAGE, UsageError
+from diagnostics.cli.common import EXIT_OK, UsageError
 from diagnostics.model.files import FileError, read_bounded
 from diagnostics.model.result import ProbeResult
 from diagnostics.render.report import REPORT_FORMATS, View, render_report, report_format
@@ -230,7 +230,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     sides = " and ".join(view.role for view in views)
     note = f"; {events.malformed} malformed line(s) skipped" if events.malformed else ""
     out.write(f"wrote {args.out} ({fmt}, {sides} view){note}\n")
-    return EXIT_OK if views else EXIT_USAGE
+    return EXIT_OK
 
 
 class SessionReports:
