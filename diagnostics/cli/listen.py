@@ -87,6 +87,19 @@ def register(subparsers: Any) -> None:
     add_log_dir(parser, default="logs", stream="server.jsonl")
     add_output(parser, ("text", "json"), default="text")
     parser.add_argument(
+        "--report-dir",
+        default=None,
+        metavar="DIR",
+        help="also write a partner report per accepted session into DIR, named "
+        "session-TIME-CLIENT-PORT-N.EXT (default: none)",
+    )
+    parser.add_argument(
+        "--report-format",
+        default="html",
+        choices=("html", "md", "json"),
+        help="the format of --report-dir reports (default: %(default)s)",
+    )
+    parser.add_argument(
         "--max-connections",
         type=positive_int,
         default=1000,
@@ -166,10 +179,24 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     except OSError as exc:
         raise log_dir_error(args.log_dir, exc) from None
 
+    reports = None
+    if args.report_dir is not None:
+        from diagnostics.cli.report import SessionReports
+
+        try:
+            reports = SessionReports(args.report_dir, args.report_format)
+        except OSError as exc:
+            raise UsageError(f"--report-dir {args.report_dir!r}: {exc.strerror or exc}") from None
+
     def emit(result: ProbeResult) -> None:
         text = dumps(result) if args.format == "json" else render_session(result) + "\n"
         out.write(text + "\n")
         out.flush()
+        if reports is not None:
+            try:
+                reports.write(result)
+            except OSError as exc:
+                print(f"tlsdiag listen: cannot write a report: {exc}", file=sys.stderr)
         try:
             log.write(result)
         except OSError as exc:  # a full disk must not stop the listener, nor pass unnoticed

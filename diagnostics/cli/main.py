@@ -10,7 +10,18 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from diagnostics.cli import cert, daemon, explain, inspect, lab, listen, probe, schema, verify
+from diagnostics.cli import (
+    cert,
+    daemon,
+    explain,
+    inspect,
+    lab,
+    listen,
+    probe,
+    report,
+    schema,
+    verify,
+)
 from diagnostics.cli.common import EXIT_OK, EXIT_USAGE, Parser, UsageError, prepare_process
 from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.escape import escape, split_lines
@@ -18,7 +29,7 @@ from diagnostics.model.version import __version__
 
 # Every sub-command, in the order ``--help`` lists them: a module with ``register(sub)``,
 # which adds its parser and sets ``handler(args, out) -> exit code`` as its default.
-COMMANDS = (probe, listen, daemon, verify, inspect, explain, cert, lab, schema)
+COMMANDS = (probe, listen, daemon, report, verify, inspect, explain, cert, lab, schema)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -155,6 +155,13 @@ def register(subparsers: Any) -> None:
         help="connect over IPv6 only (default: either)",
     )
     add_output(probe, ("text", "s_client", "json"))
+    probe.add_argument(
+        "--report",
+        default=None,
+        metavar="FILE",
+        help="also write a partner report of the one URL given; the extension picks the "
+        "format: .html, .md or .json (default: none)",
+    )
     add_log_dir(probe)
     add_expiry_windows(probe)
     probe.set_defaults(handler=run)
@@ -265,6 +272,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     """Probe every target; the worst exit code of their results."""
     targets = _targets(args)
     options = _options(args)
+    report_fmt = None
+    if args.report is not None:
+        from diagnostics.cli.report import check_report_path
+
+        report_fmt = check_report_path(args.report, "--report")
+        if len(targets) != 1:
+            raise UsageError("--report takes one URL; run one probe per report")
     from diagnostics.model.revocation import is_url
     from diagnostics.render import render
     from diagnostics.tls.trust import DEFAULT_CACHE, TrustError
@@ -308,4 +322,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from twisted.internet import defer
 
     results = run_reactor(lambda reactor: defer.Deferred.fromCoroutine(start(reactor)))
+    if report_fmt is not None and results:
+        from diagnostics.cli.report import view_of, write_report
+
+        try:
+            write_report(args.report, [view_of(results[0], "client")], report_fmt)
+        except OSError as exc:
+            raise UsageError(f"--report {args.report!r}: {exc.strerror or exc}") from None
     return worst_exit(results)

@@ -49,6 +49,7 @@ ENVIRONMENT = {
     "TLSDIAG_SCAN_CLIENT_KEY": CLIENT_PASSPHRASE,
 }
 TIMEOUT = 30
+REPORT_EXTENSION = {"text": "html", "json": "json", "s_client": "md"}
 
 
 @attrs.frozen
@@ -177,6 +178,8 @@ def _listener_arguments(secrets: Secrets, url: str, log_dir: Path) -> list[str]:
         "json",
         "--log-dir",
         str(log_dir),
+        "--report-dir",
+        str(log_dir / "reports"),
     ]
 
 
@@ -223,6 +226,10 @@ def test_probes_and_listeners_write_no_secret(
                 *_client_identity(secrets),
                 "--format",
                 form,
+                "--log-dir",
+                str(outputs.folder / "probe-logs"),
+                "--report",
+                str(outputs.folder / f"probe-https-{form}.{REPORT_EXTENSION[form]}"),
             )
             assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
             report = https.report()
@@ -249,6 +256,10 @@ def test_probes_and_listeners_write_no_secret(
             *_client_identity(secrets),
             "--format",
             form,
+            "--log-dir",
+            str(outputs.folder / "probe-logs"),
+            "--report",
+            str(outputs.folder / f"probe-ftpes-{form}.{REPORT_EXTENSION[form]}"),
         )
         assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
         if form == "json":  # logged in with the password, shown masked
@@ -277,6 +288,14 @@ def test_probes_and_listeners_write_no_secret(
         assert ftpes.process.stderr is not None
         outputs.streams["ftpes listener stderr"] = ftpes.process.stderr.read()
 
+    for ext in REPORT_EXTENSION.values():  # reports after the fact, from both sides' logs
+        logs = [str(path) for path in sorted(outputs.folder.rglob("*.jsonl"))]
+        done = _run(
+            outputs, f"report {ext}", "report", *logs, "--out", f"{outputs.folder}/all.{ext}"
+        )
+        assert done.returncode == 0, done.stderr
+    reports = [p for p in outputs.folder.rglob("*") if p.suffix in (".html", ".md", ".json")]
+    assert len(reports) >= 9 and list(outputs.folder.rglob("reports/session-*"))
     assert outputs.scan(secrets.needles) == []
 
 

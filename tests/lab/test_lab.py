@@ -33,7 +33,7 @@ from diagnostics.daemon.config import lab_targets
 from diagnostics.lab import endpoints, servers
 from diagnostics.lab.manifest import ManifestEntry
 from diagnostics.model import certificates
-from tests.support.lab import SPAN, free_base_port, seen
+from tests.support.lab import SPAN, entry_arguments, free_base_port, seen
 from tests.support.processes import read_json, start_tlsdiag, stop, wait_for
 from tests.support.servers import REPO, run_tlsdiag
 
@@ -78,19 +78,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
 
 def probe_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """``tlsdiag probe`` with the manifest entry's options; the JSON result."""
-    entry_options = {
-        k: v
-        for k, v in entry.items()
-        if k not in ("name", "url", "ca_file", "expect", "fault", "command")
-    }
-    arguments = ManifestEntry(
-        entry["name"],
-        entry["url"],
-        entry["ca_file"],
-        entry["expect"],
-        entry["fault"],
-        entry_options,
-    ).arguments
+    arguments = entry_arguments(entry)
     run = run_tlsdiag("probe", *arguments, "--format", "json")
     assert run.returncode in (0, 1, 3), run.stderr
     result: dict[str, Any] = json.loads(run.stdout)

@@ -6,6 +6,8 @@ import random
 import socket
 from typing import Any
 
+from diagnostics.lab.manifest import ManifestEntry
+
 SPAN = 40  # ports the lab may use from its base port
 
 
@@ -46,3 +48,13 @@ def seen(result: dict[str, Any], expect: str) -> str:
     if expect == ("ok" if result["status"] == "ok" else None) or expect == first:
         return expect
     return f"{result['status']}: {first}"
+
+
+def entry_arguments(entry: dict[str, Any]) -> list[str]:
+    """The ``tlsdiag probe`` arguments of a manifest entry (its URL and options)."""
+    skip = ("name", "url", "ca_file", "expect", "fault", "command")
+    options = {k: v for k, v in entry.items() if k not in skip}
+    manifest = ManifestEntry(
+        entry["name"], entry["url"], entry["ca_file"], entry["expect"], entry["fault"], options
+    )
+    return list(manifest.arguments)
