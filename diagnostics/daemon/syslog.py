@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import os
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -181,7 +182,8 @@ class SyslogShipper:
         """Send one event line of ``stream``; never raises, never waits."""
         if self.address is None:
             return
-        if not threadable.isInIOThread():  # type: ignore[no-untyped-call]
+        # From another thread (Twisted's thread pool logs too): hop to the reactor's.
+        if threadable.ioThread is not None and threadable.ioThread != threading.get_ident():
             self.reactor.callFromThread(self.ship, stream, line)
             return
         try:
