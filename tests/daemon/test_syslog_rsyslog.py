@@ -197,3 +197,40 @@ def test_collector_down_costs_counted_drops_not_probes(tmp_path: Path, scheme: s
             assert time.monotonic() < deadline
         finally:
             assert stop(daemon, signal.SIGTERM) == 0
+
+
+def test_reload_points_syslog_at_a_collector_that_came_up(tmp_path: Path) -> None:
+    """Drops while nothing listens; after SIGHUP with rsyslog's address the events arrive."""
+    files = write_pki(tmp_path)
+    metrics_port = free_port()
+    with s_server(tmp_path, files.leaf, files.key, chain=files.intermediate) as server:
+        config = write_config(
+            tmp_path, server.url(), files.root, f"tcp://127.0.0.1:{free_port()}", metrics_port
+        )
+        daemon = start_tlsdiag(
+            "daemon", "--config", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        base = f"http://127.0.0.1:{metrics_port}/metrics"
+        try:
+            wait_for(
+                "counted drops",
+                lambda: metric(http_get(base), "tlsdiag_syslog_dropped_total", "disconnected") > 0,
+                daemon,
+            )
+            with rsyslogd(tmp_path) as (_udp_port, tcp_port, out):
+                text = config.read_text()
+                config.write_text(re.sub(r"tcp://127\.0\.0\.1:\d+", f"tcp://127.0.0.1:{tcp_port}",
+                                         text))  # fmt: skip
+                daemon.send_signal(signal.SIGHUP)
+                wait_for(
+                    "the reload event at rsyslog",
+                    lambda: [m for m in received(out) if m["msgid"] == "reload"],
+                    daemon,
+                )
+                wait_for(
+                    "a probe event at rsyslog",
+                    lambda: [m for m in received(out) if m["msgid"] == "tls-probe"],
+                    daemon,
+                )
+        finally:
+            assert stop(daemon, signal.SIGTERM) == 0
