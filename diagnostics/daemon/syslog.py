@@ -24,6 +24,7 @@ from twisted.python import threadable
 from zope.interface import implementer
 
 from diagnostics.daemon.syslogwire import (
+    MAX_DATAGRAM_BYTES,
     MAX_MESSAGE_BYTES,
     SyslogAddress,
     format_message,
@@ -193,9 +194,10 @@ class SyslogShipper:
         except Exception:
             self._drop("send_error")
             return
-        if len(message) > MAX_MESSAGE_BYTES:
+        udp = self.address.scheme == "udp"
+        if len(message) > (MAX_DATAGRAM_BYTES if udp else MAX_MESSAGE_BYTES):
             self._drop("too_large")
-        elif self.address.scheme == "udp":
+        elif udp:
             self._send_datagram(message)
         else:
             self._send_frame(octet_counted(message))

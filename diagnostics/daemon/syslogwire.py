@@ -19,6 +19,7 @@ APP_NAME = "tlsdiag"
 FACILITY = 16  # local0
 # The largest message sent (header included); a larger one is dropped and counted.
 MAX_MESSAGE_BYTES = 64 * 1024
+MAX_DATAGRAM_BYTES = 65507  # the most one UDP datagram over IPv4 holds
 SEVERITIES = {"critical": 2, "error": 3, "warning": 4, "info": 6, "debug": 7}
 SCHEMES = ("udp", "tcp")
 _PRINTABLE = re.compile(r"[^\x21-\x7e]")
