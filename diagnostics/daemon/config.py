@@ -23,6 +23,7 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from diagnostics.daemon.syslogwire import SyslogAddress, parse_address
 from diagnostics.lab.endpoints import DEFAULT_BASE_PORT, base_port_problem
 from diagnostics.lab.manifest import ManifestEntry
 from diagnostics.model.caller import DAEMON_PROBE
@@ -80,6 +81,7 @@ DAEMON_KEYS = (
     "log_backups",
     "crl_refresh",
     "state_file",
+    "syslog",
 )
 LISTENER_KEYS = (
     "url",
@@ -187,6 +189,7 @@ class DaemonSettings:
     log_backups: int = DEFAULT_LOG_BACKUPS
     crl_refresh: float = DEFAULT_CRL_REFRESH
     state_file: str | None = None  # resolved; None: state.json in log_dir; "": none kept
+    syslog: SyslogAddress | None = None  # where every event also goes; None: nowhere
 
 
 @attrs.frozen
@@ -326,6 +329,7 @@ class _Checker:
         crl_refresh = self.number(table, "daemon", "crl_refresh", 60.0, 86400.0 * 7)
         patterns = self.strings(table, "daemon", "allowed_targets")
         state_file = self.state_file(table)
+        syslog = self.syslog(table)
         for index, pattern in enumerate(patterns):
             if "://" not in pattern:
                 self.problem(
@@ -344,7 +348,19 @@ class _Checker:
             log_backups=backups,
             crl_refresh=DEFAULT_CRL_REFRESH if crl_refresh is None else crl_refresh,
             state_file=state_file,
+            syslog=syslog,
         )
+
+    def syslog(self, table: Mapping[str, Any]) -> SyslogAddress | None:
+        """``[daemon] syslog``: ``udp://HOST:PORT`` or ``tcp://HOST:PORT``, or None."""
+        text = self.string(table, "daemon", "syslog", None)
+        if text is None:
+            return None
+        try:
+            return parse_address(text)
+        except ValueError as exc:
+            self.problem("daemon.syslog", str(exc))
+            return None
 
     def state_file(self, table: Mapping[str, Any]) -> str | None:
         """``[daemon] state_file``: a path (resolved), "" for none, None when not given."""

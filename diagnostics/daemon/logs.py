@@ -11,7 +11,7 @@ import datetime
 import json
 import os
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -81,6 +81,24 @@ class StdoutLines:
     debug = info = warning = error = critical = msg
 
 
+class Shipped:
+    """A sink that also hands every rendered event to ``ship(stream, line)`` (syslog)."""
+
+    def __init__(
+        self, sink: RotatingFile | StdoutLines, stream: str, ship: Callable[[str, str], None]
+    ) -> None:
+        self.sink = sink
+        self.stream = stream
+        self.ship = ship
+
+    def msg(self, message: str) -> None:
+        """Write a rendered event, then ship it."""
+        self.sink.msg(message)
+        self.ship(self.stream, message)
+
+    debug = info = warning = error = critical = msg
+
+
 def _timestamp(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
     event.setdefault(
         "@timestamp",
@@ -103,7 +121,7 @@ def _message(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any
     return event
 
 
-def make_logger(sink: RotatingFile | StdoutLines, stream: str) -> Any:
+def make_logger(sink: RotatingFile | StdoutLines | Shipped, stream: str) -> Any:
     """A structlog logger for one stream, with its own processor chain."""
     logger = structlog.wrap_logger(
         sink,

@@ -36,6 +36,7 @@ from diagnostics.daemon.config import (
 )
 from diagnostics.daemon.logs import (
     RotatingFile,
+    Shipped,
     StdoutLines,
     label_fields,
     log_probe,
@@ -46,6 +47,7 @@ from diagnostics.daemon.logs import (
 from diagnostics.daemon.metrics import ProbeMetrics, new_registry, resource_tree
 from diagnostics.daemon.schedule import Scheduler, in_shard
 from diagnostics.daemon.state import StateError, load_state, save_state, state_location
+from diagnostics.daemon.syslog import SyslogShipper, dropped_counter
 from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.model.caller import DAEMON_LISTENER
 from diagnostics.model.result import ProbeResult
@@ -79,8 +81,16 @@ class LogStreams:
     daemon: Any
 
 
-def open_streams(log_dir: str, *, stdout: bool = False, max_bytes: int, backups: int) -> LogStreams:
-    """One logger per stream: files under ``log_dir``, or all on standard output."""
+def open_streams(
+    log_dir: str,
+    *,
+    stdout: bool = False,
+    max_bytes: int,
+    backups: int,
+    ship: Callable[[str, str], None] | None = None,
+) -> LogStreams:
+    """One logger per stream: files under ``log_dir``, or all on standard output; every
+    event also handed to ``ship`` (syslog) when given."""
     loggers = {}
     for stream in STREAMS:
         sink: RotatingFile | StdoutLines
@@ -89,7 +99,7 @@ def open_streams(log_dir: str, *, stdout: bool = False, max_bytes: int, backups:
         else:
             path = os.path.join(log_dir, f"{stream}.jsonl")
             sink = RotatingFile(path, max_bytes=max_bytes, backups=backups)
-        loggers[stream] = make_logger(sink, stream)
+        loggers[stream] = make_logger(sink if ship is None else Shipped(sink, stream, ship), stream)
     return LogStreams(**loggers)
 
 
@@ -198,6 +208,7 @@ class DaemonService(service.Service):
         self.probe_function = probe
         self.metrics = ProbeMetrics()
         self.registry = new_registry(self.metrics)
+        self.syslog = SyslogShipper(reactor, dropped_counter(self.registry))
         self.tracker = Tracker()
         self.streams: LogStreams | None = None
         self.bridge: TwistedLogBridge | None = None
@@ -224,11 +235,13 @@ class DaemonService(service.Service):
     def startService(self) -> None:
         """Open the logs, listen for metrics, start scheduling."""
         daemon = self.config.daemon
+        self.syslog.configure(daemon.syslog)
         self.streams = open_streams(
             daemon.log_dir,
             stdout=self.log_stdout,
             max_bytes=daemon.log_max_bytes,
             backups=daemon.log_backups,
+            ship=self.syslog.ship,
         )
         self.bridge = TwistedLogBridge(self.streams.daemon)
         globalLogPublisher.addObserver(self.bridge)
@@ -277,7 +290,7 @@ class DaemonService(service.Service):
         )
         in_flight = self.scheduler.running
 
-        def stopped(_: Any) -> None:
+        def stopped(_: Any) -> defer.Deferred[None]:
             self._save_state()
             if self.streams is not None:
                 self.streams.daemon.info(
@@ -286,6 +299,7 @@ class DaemonService(service.Service):
                 )
             if self.bridge is not None:
                 globalLogPublisher.removeObserver(self.bridge)
+            return self.syslog.stop()
 
         lab = self.lab.stop() if self.lab is not None else defer.succeed(None)
         done: defer.Deferred[Any] = defer.gatherResults(
@@ -383,6 +397,7 @@ class DaemonService(service.Service):
         """Re-open the log streams and re-bind the metrics listener when their keys changed."""
         assert self.streams is not None
         old = self.config.daemon
+        self.syslog.configure(new.daemon.syslog)
         if (old.log_dir, old.log_max_bytes, old.log_backups) != (
             new.daemon.log_dir,
             new.daemon.log_max_bytes,
@@ -399,6 +414,7 @@ class DaemonService(service.Service):
                 stdout=self.log_stdout,
                 max_bytes=new.daemon.log_max_bytes,
                 backups=new.daemon.log_backups,
+                ship=self.syslog.ship,
             )
             if self.bridge is not None:
                 self.bridge.logger = self.streams.daemon

@@ -503,7 +503,7 @@ def test_reload_moves_logs_and_metrics_listener(tmp_path: Path) -> None:
         "metrics now on 0.0.0.0:9132",  # the memory reactor reports 0.0.0.0
         "configuration reloaded: 1 targets",
     ]
-    assert service.streams.client._logger.max_bytes == 2048
+    assert service.streams.client._logger.sink.max_bytes == 2048
     service.probe_function = lambda _r, target, _o: defer.succeed(result_with_leaf(target, leaf))
     reactor.advance(20)
     assert read_lines(tmp_path / "moved" / "client.jsonl")
