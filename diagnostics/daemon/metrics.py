@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.daemon.test_metrics -*-
 """Prometheus metrics of the probes, and the HTTP endpoints that serve them.
 
-``/metrics`` exposes the last result of every scheduled target; ``/probe``
+``/metrics`` exposes the last result of every scheduled target (``/`` shows them as a page,
+:mod:`diagnostics.daemon.status`); ``/probe``
 probes one allowed URL now with a configured module's settings and answers
 with that probe's metrics only (the blackbox_exporter pattern); ``/healthz``
 answers ``ok``.  Each daemon has its own registry, never the global one.
@@ -255,10 +256,16 @@ class ProbePage(resource.Resource):
 
 
 def resource_tree(
-    registry: CollectorRegistry, config: Callable[[], Config], probe_now: ProbeNow
+    registry: CollectorRegistry,
+    config: Callable[[], Config],
+    probe_now: ProbeNow,
+    status: resource.Resource | None = None,
 ) -> resource.Resource:
-    """The root of the metrics listener: /metrics, /probe, /healthz."""
+    """The root of the metrics listener: /metrics, /probe, /healthz, and the status page
+    ``status`` at / when given."""
     root = resource.Resource()  # type: ignore[no-untyped-call]
+    if status is not None:
+        root.putChild(b"", status)
     root.putChild(b"metrics", MetricsPage(registry))
     root.putChild(b"probe", ProbePage(config, probe_now))
     root.putChild(b"healthz", HealthPage())  # type: ignore[no-untyped-call]
