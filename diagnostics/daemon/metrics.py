@@ -24,7 +24,7 @@ from twisted.web import resource, server
 
 from diagnostics.daemon.config import Config, Settings, matches_allowed
 from diagnostics.model import certificates
-from diagnostics.model.result import ProbeResult, Severity, Status
+from diagnostics.model.result import ProbeResult, Severity, Status, Target
 from diagnostics.model.target import TargetError, parse_target
 
 
@@ -165,7 +165,7 @@ def exposition(registry: CollectorRegistry) -> bytes:
 
 # -- HTTP ---------------------------------------------------------------------------------
 
-ProbeNow = Callable[[str, Settings], "defer.Deferred[ProbeResult]"]
+ProbeNow = Callable[[Target, Settings], "defer.Deferred[ProbeResult]"]
 
 
 def _answer(request: Any, code: int, text: str) -> bytes:
@@ -251,7 +251,7 @@ class ProbePage(resource.Resource):
                 request.write(_answer(request, 500, f"probe failed: {failure.getErrorMessage()}"))
                 request.finish()
 
-        self.probe_now(target.url, settings).addCallback(respond).addErrback(failed)
+        self.probe_now(target, settings).addCallback(respond).addErrback(failed)
         return server.NOT_DONE_YET
 
 

@@ -49,8 +49,7 @@ from diagnostics.daemon.state import StateError, load_state, save_state, state_l
 from diagnostics.daemon.status import StatusPage
 from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.model.caller import DAEMON_LISTENER
-from diagnostics.model.result import ProbeResult
-from diagnostics.model.target import parse_target
+from diagnostics.model.result import ProbeResult, Target
 from diagnostics.model.transitions import Tracker
 from diagnostics.model.version import __version__
 from diagnostics.render.console import ConsoleProgress
@@ -757,8 +756,9 @@ class DaemonService(service.Service):
             },
         )
 
-    def _probe_now(self, url: str, settings: Settings) -> defer.Deferred[ProbeResult]:
-        target = parse_target(url, servername=settings.servername)
+    def _probe_now(self, target: Target, settings: Settings) -> defer.Deferred[ProbeResult]:
+        """Probe ``target`` now for /probe (parsed and allowed there), within the on-demand
+        concurrency."""
 
         def logged(result: ProbeResult) -> ProbeResult:
             if self.streams is not None:
