@@ -13,15 +13,13 @@ from __future__ import annotations
 import contextlib
 import http.client
 import shutil
-import statistics
 import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-import attrs
-
+from tests.bench.figures import Figure
 from tests.support import servers
 
 BLACKBOX = shutil.which("prometheus-blackbox-exporter") or (
@@ -33,39 +31,6 @@ REQUESTS = 200
 ROUNDS = 3
 KEY = "probe_endpoint_ratio_vs_blackbox"
 REQUEST_TIMEOUT = 15.0
-
-
-@attrs.frozen
-class Figure:
-    """One figure of the bench: the median of its rounds, with their min and max."""
-
-    key: str
-    label: str
-    values: tuple[float, ...]
-    note: str = ""
-
-    @property
-    def median(self) -> float:
-        """The median of the rounds."""
-        return statistics.median(self.values)
-
-    def to_json(self) -> dict[str, object]:
-        """As the bench's JSON writes it."""
-        return {
-            "median": self.median,
-            "min": min(self.values),
-            "max": max(self.values),
-            "runs": list(self.values),
-            "note": self.note,
-        }
-
-    def line(self) -> str:
-        """One line of the printed table."""
-        return (
-            f"{self.label}: median {self.median:.2f} (min {min(self.values):.2f}, "
-            f"max {max(self.values):.2f}, {len(self.values)} runs){'; ' if self.note else ''}"
-            f"{self.note}"
-        )
 
 
 @contextlib.contextmanager
