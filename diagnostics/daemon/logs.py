@@ -18,7 +18,7 @@ import structlog
 
 from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.model import certificates
-from diagnostics.model.jsonform import result_to_json
+from diagnostics.model.jsonform import cert_to_json, result_to_json
 from diagnostics.model.result import ProbeResult, Status
 from diagnostics.model.target import parse_target
 
@@ -180,11 +180,12 @@ def ecs_fields(result: ProbeResult, *, peer_role: str = "server") -> dict[str, A
     leaf = result.leaf
     if leaf is not None:
         prefix = f"tls.{peer_role}"
-        fields[f"{prefix}.subject"] = certificates.dn(leaf.subject)
-        fields[f"{prefix}.issuer"] = certificates.dn(leaf.issuer)
-        fields[f"{prefix}.not_before"] = certificates.iso_time(certificates.not_before(leaf))
-        fields[f"{prefix}.not_after"] = certificates.iso_time(certificates.not_after(leaf))
-        fields[f"{prefix}.hash.sha256"] = certificates.sha256_hex(leaf)
+        facts = cert_to_json(leaf)
+        fields[f"{prefix}.subject"] = facts["subject"]
+        fields[f"{prefix}.issuer"] = facts["issuer"]
+        fields[f"{prefix}.not_before"] = facts["not_before"]
+        fields[f"{prefix}.not_after"] = facts["not_after"]
+        fields[f"{prefix}.hash.sha256"] = facts["sha256"]
     if result.findings:
         fields["event.code"] = result.findings[0].id
     if result.failure is not None:

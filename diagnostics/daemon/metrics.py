@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.daemon.test_metrics -*-
 """Prometheus metrics of the probes, and the HTTP endpoints that serve them.
 
-``/metrics`` exposes the last result of every scheduled target; ``/probe``
+``/metrics`` exposes the last result of every scheduled target (``/`` shows them as a page,
+:mod:`diagnostics.daemon.status`); ``/probe``
 probes one allowed URL now with a configured module's settings and answers
 with that probe's metrics only (the blackbox_exporter pattern); ``/healthz``
 answers ``ok``.  Each daemon has its own registry, never the global one.
@@ -23,7 +24,7 @@ from twisted.web import resource, server
 
 from diagnostics.daemon.config import Config, Settings, matches_allowed
 from diagnostics.model import certificates
-from diagnostics.model.result import ProbeResult, Severity, Status
+from diagnostics.model.result import ProbeResult, Severity, Status, Target
 from diagnostics.model.target import TargetError, parse_target
 
 
@@ -164,7 +165,7 @@ def exposition(registry: CollectorRegistry) -> bytes:
 
 # -- HTTP ---------------------------------------------------------------------------------
 
-ProbeNow = Callable[[str, Settings], "defer.Deferred[ProbeResult]"]
+ProbeNow = Callable[[Target, Settings], "defer.Deferred[ProbeResult]"]
 
 
 def _answer(request: Any, code: int, text: str) -> bytes:
@@ -250,15 +251,21 @@ class ProbePage(resource.Resource):
                 request.write(_answer(request, 500, f"probe failed: {failure.getErrorMessage()}"))
                 request.finish()
 
-        self.probe_now(target.url, settings).addCallback(respond).addErrback(failed)
+        self.probe_now(target, settings).addCallback(respond).addErrback(failed)
         return server.NOT_DONE_YET
 
 
 def resource_tree(
-    registry: CollectorRegistry, config: Callable[[], Config], probe_now: ProbeNow
+    registry: CollectorRegistry,
+    config: Callable[[], Config],
+    probe_now: ProbeNow,
+    status: resource.Resource | None = None,
 ) -> resource.Resource:
-    """The root of the metrics listener: /metrics, /probe, /healthz."""
+    """The root of the metrics listener: /metrics, /probe, /healthz, and the status page
+    ``status`` at / when given."""
     root = resource.Resource()  # type: ignore[no-untyped-call]
+    if status is not None:
+        root.putChild(b"", status)
     root.putChild(b"metrics", MetricsPage(registry))
     root.putChild(b"probe", ProbePage(config, probe_now))
     root.putChild(b"healthz", HealthPage())  # type: ignore[no-untyped-call]

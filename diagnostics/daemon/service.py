@@ -48,13 +48,14 @@ from diagnostics.daemon.metrics import ProbeMetrics, new_registry, resource_tree
 from diagnostics.daemon.schedule import Scheduler, in_shard
 from diagnostics.daemon.state import StateError, load_state, save_state, state_location
 from diagnostics.daemon.syslog import SyslogShipper, dropped_counter
+from diagnostics.daemon.status import StatusPage
 from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.model.caller import DAEMON_LISTENER
-from diagnostics.model.result import ProbeResult
-from diagnostics.model.target import parse_target
+from diagnostics.model.result import ProbeResult, Target
 from diagnostics.model.transitions import Tracker
 from diagnostics.model.version import __version__
 from diagnostics.render.console import ConsoleProgress
+from diagnostics.render.status_page import StatusRow, pending_row, row_of
 from diagnostics.tls.crl_sources import CRLEvent, CRLSources
 
 ProbeFunction = Callable[..., "defer.Deferred[ProbeResult]"]
@@ -210,6 +211,7 @@ class DaemonService(service.Service):
         self.registry = new_registry(self.metrics)
         self.syslog = SyslogShipper(reactor, dropped_counter(self.registry))
         self.tracker = Tracker()
+        self.status_rows: dict[str, StatusRow] = {}  # the status page's row of each target
         self.streams: LogStreams | None = None
         self.bridge: TwistedLogBridge | None = None
         self.port: Any = None
@@ -245,7 +247,9 @@ class DaemonService(service.Service):
         )
         self.bridge = TwistedLogBridge(self.streams.daemon)
         globalLogPublisher.addObserver(self.bridge)
-        self.site = _QuietSite(resource_tree(self.registry, lambda: self.config, self._probe_now))  # type: ignore[no-untyped-call]
+        status = StatusPage(self._status_page_rows, self._now)
+        tree = resource_tree(self.registry, lambda: self.config, self._probe_now, status)
+        self.site = _QuietSite(tree)  # type: ignore[no-untyped-call]
         self.port = self._listen(daemon.metrics_host, daemon.metrics_port)
         self.metrics_address = (daemon.metrics_host, daemon.metrics_port)
         address = self.port.getHost()
@@ -350,6 +354,7 @@ class DaemonService(service.Service):
         self.scheduler.set_targets(targets)
         self.metrics.keep_only(urls)
         self.tracker.keep_only(urls)
+        self.status_rows = {u: r for u, r in self.status_rows.items() if u in set(urls)}
         self._state_changed()
         log.info(
             f"configuration reloaded: {len(targets)} targets",
@@ -706,13 +711,12 @@ class DaemonService(service.Service):
         if self.progress is not None:
             self.progress(config, result)
         options = config.settings.options
-        for change in self.tracker.observe(
-            url,
-            result,
-            self._now(),
-            warn_days=options.warn_days,
-            critical_days=options.critical_days,
-        ):
+        now = self._now()
+        changes = self.tracker.observe(
+            url, result, now, warn_days=options.warn_days, critical_days=options.critical_days
+        )
+        self._update_status_row(config, result, now, changed=bool(changes))
+        for change in changes:
             if change.action == "chain_changed":
                 self.metrics.chain_changed(url)
             getattr(client, change.level)(
@@ -727,6 +731,31 @@ class DaemonService(service.Service):
                 tlsdiag=change.fields,
             )
         self._state_changed()
+
+    def _update_status_row(
+        self, config: TargetConfig, result: ProbeResult, now: datetime.datetime, *, changed: bool
+    ) -> None:
+        """The target's row from its new result; its last change moves when a transition
+        was reported or the status differs from the row's."""
+        before = self.status_rows.get(config.url)
+        changed_at = now
+        if not changed and before is not None and before.status == result.status.value:
+            changed_at = before.changed_at or now
+        self.status_rows[config.url] = row_of(
+            config.name,
+            result,
+            probed_at=now,
+            changed_at=changed_at,
+            expiry=before.expiry if before is not None else None,
+        )
+
+    def _status_page_rows(self) -> list[StatusRow]:
+        """A row per scheduled target; "pending" for those not probed yet."""
+        return [
+            self.status_rows.get(url)
+            or pending_row(entry.config.name, url, entry.config.target.scheme)
+            for url, entry in self.scheduler.entries.items()
+        ]
 
     def _on_error(self, config: TargetConfig, failure: Failure) -> None:
         if self.streams is None:
@@ -743,8 +772,9 @@ class DaemonService(service.Service):
             },
         )
 
-    def _probe_now(self, url: str, settings: Settings) -> defer.Deferred[ProbeResult]:
-        target = parse_target(url, servername=settings.servername)
+    def _probe_now(self, target: Target, settings: Settings) -> defer.Deferred[ProbeResult]:
+        """Probe ``target`` now for /probe (parsed and allowed there), within the on-demand
+        concurrency."""
 
         def logged(result: ProbeResult) -> ProbeResult:
             if self.streams is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from importlib import resources
 from typing import Any
@@ -16,8 +17,21 @@ from diagnostics.model.version import __version__
 SCHEMA_VERSION = 1
 
 
+# Certificates seen again and again (a daemon probing the same partners, ``/probe`` scraped
+# every few seconds) are converted once: the conversion costs more than the handshake's
+# verification of them.  Bounded; a certificate is its DER bytes (equal and hashed by them).
+CERT_CACHE_SIZE = 512
+
+
 def cert_to_json(cert: x509.Certificate) -> dict[str, Any]:
-    """The ``CERT`` object of the JSON result (fixed keys)."""
+    """The ``CERT`` object of the JSON result (fixed keys); a new dict each call."""
+    facts = _cert_facts(cert)
+    return {**facts, "san_dns": list(facts["san_dns"]), "san_ip": list(facts["san_ip"])}
+
+
+@functools.lru_cache(maxsize=CERT_CACHE_SIZE)
+def _cert_facts(cert: x509.Certificate) -> dict[str, Any]:
+    """The facts of ``cert`` as JSON values (the lists as tuples: this dict is shared)."""
     key_type, key_bits = certificates.key_type_and_bits(cert)
     sans = certificates.subject_alt_names(cert)
     return {
@@ -30,8 +44,8 @@ def cert_to_json(cert: x509.Certificate) -> dict[str, Any]:
         "key_type": key_type,
         "key_bits": key_bits,
         "signature_algorithm": certificates.signature_algorithm(cert),
-        "san_dns": list(sans.dns),
-        "san_ip": list(sans.ip),
+        "san_dns": tuple(sans.dns),
+        "san_ip": tuple(sans.ip),
         "is_ca": certificates.is_ca(cert),
         "pem": certificates.pem(cert),
     }

@@ -12,7 +12,11 @@ same full handshake, and measures for a fixed time each:
   post-handshake record, which the session tickets provide at once);
 * the wall time of one ``python -m diagnostics probe`` command (the median of
   several runs), and of a bare interpreter start for comparison;
-* the daemon with 10,000 targets for about two minutes (:mod:`tests.bench.daemon`).
+* the daemon with 10,000 targets for about two minutes (:mod:`tests.bench.daemon`);
+* 200 sequential ``/probe`` requests to the daemon and to Prometheus blackbox_exporter on the
+  same server, three rounds (:mod:`tests.bench.probe_endpoint`).
+
+``BENCH_JSON=FILE`` also writes the figures of :mod:`tests.bench.figures` to ``FILE``.
 
 Rates are handshakes per wall-clock second.  Everything stays on loopback; the
 handshake measurements take under a minute, the daemon's run about two more
@@ -35,7 +39,7 @@ from typing import Any
 
 import attrs
 
-from tests.bench import daemon
+from tests.bench import daemon, figures, probe_endpoint
 from tests.support import servers
 
 CIPHER = "TLS_AES_256_GCM_SHA384"
@@ -231,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         default=daemon.DEFAULT_TARGETS,
         help="targets of the daemon benchmark (tests/bench/daemon.py); 0 skips it",
     )
+    parser.add_argument(
+        "--probe-rounds",
+        type=int,
+        default=probe_endpoint.ROUNDS,
+        help="rounds of the /probe vs blackbox_exporter figure; 0 skips it",
+    )
     args = parser.parse_args(argv)
     if servers.OPENSSL is None:
         print("the benchmark needs the openssl command", file=sys.stderr)
@@ -257,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
                 [sys.executable, "-c", "import diagnostics.cli.main, diagnostics.probes.dispatch"],
                 args.runs,
                 lambda rc: rc == 0,
+            )
+        measured = []
+        if args.probe_rounds:
+            measured.append(
+                probe_endpoint.measure(directory / "probe-endpoint", rounds=args.probe_rounds)
             )
 
     from OpenSSL import SSL
@@ -292,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         f"for comparison: `python -c pass` median {statistics.median(bare_python):.3f} s, "
         f"importing the CLI and the engines median {statistics.median(imports):.3f} s"
     )
+    for figure in measured:
+        print(figure.line())
+    written = figures.write_json(measured)
+    if written is not None:
+        print(f"figures written to {written}")
     bad = [run for run in engine if set(run.statuses) != {"ok"}]
     if args.daemon_targets:
         print()

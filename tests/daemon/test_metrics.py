@@ -20,6 +20,7 @@ from diagnostics.model.result import (
     ProbeResult,
     Severity,
     Side,
+    Target,
     TLSFacts,
     VerifyEvent,
 )
@@ -115,8 +116,8 @@ def test_probe_endpoint_answers_with_that_probes_metrics(tmp_path: Path) -> None
     result, _ = problem_result()
     calls: list[tuple[str, Settings]] = []
 
-    def probe_now(url: str, settings: Settings) -> defer.Deferred[ProbeResult]:
-        calls.append((url, settings))
+    def probe_now(target: Target, settings: Settings) -> defer.Deferred[ProbeResult]:
+        calls.append((target.url, settings))
         return defer.succeed(result)
 
     cfg = config(tmp_path, '["tls://127.0.0.1:*"]')
@@ -133,8 +134,8 @@ def test_probe_endpoint_refuses(tmp_path: Path) -> None:
     """Targets outside allowed_targets get 403, unknown modules and bad URLs 400; no probe."""
     calls: list[str] = []
 
-    def probe_now(url: str, settings: Settings) -> defer.Deferred[ProbeResult]:
-        calls.append(url)
+    def probe_now(target: Target, settings: Settings) -> defer.Deferred[ProbeResult]:
+        calls.append(target.url)
         return defer.Deferred()
 
     cfg = config(tmp_path, "[]")

@@ -17,6 +17,7 @@ from twisted.internet.testing import MemoryReactorClock
 from diagnostics.daemon.config import load_config
 from diagnostics.daemon.service import DaemonService, make_service
 from diagnostics.model.result import Finding, ProbeResult
+from diagnostics.model.target import parse_target
 from tests.support import memtls, pki
 
 SERVER_PORT = memtls.PORT
@@ -91,7 +92,8 @@ def test_a_probe_module_with_an_untrusted_root_names_the_ca_key(setup: Setup) ->
     """/probe with a [module.NAME]: the same finding names the same configuration key."""
     settings = setup.service.config.modules["internal"]
     url = f"tls://127.0.0.1:{SERVER_PORT}"
-    result = memtls.drive(setup.reactor, setup.service._probe_now(url, settings))
+    target = parse_target(url, servername=settings.servername)
+    result = memtls.drive(setup.reactor, setup.service._probe_now(target, settings))
     assert '(ca = ["FILE"])' in _finding(result, "untrusted_root").remedy
 
 
