@@ -47,8 +47,8 @@ from diagnostics.daemon.logs import (
 from diagnostics.daemon.metrics import ProbeMetrics, new_registry, resource_tree
 from diagnostics.daemon.schedule import Scheduler, in_shard
 from diagnostics.daemon.state import StateError, load_state, save_state, state_location
-from diagnostics.daemon.syslog import SyslogShipper, dropped_counter
 from diagnostics.daemon.status import StatusPage
+from diagnostics.daemon.syslog import SyslogShipper, dropped_counter
 from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.model.caller import DAEMON_LISTENER
 from diagnostics.model.result import ProbeResult, Target
