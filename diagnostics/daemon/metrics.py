@@ -24,7 +24,7 @@ from twisted.web import resource, server
 
 from diagnostics.daemon.config import Config, Settings, matches_allowed
 from diagnostics.model import certificates
-from diagnostics.model.result import ProbeResult, Severity, Status, Target
+from diagnostics.model.result import ProbeResult, Scheme, Severity, Status, Target
 from diagnostics.model.target import TargetError, parse_target
 
 
@@ -36,31 +36,60 @@ class Sample:
     status: Status
     duration: float | None
     earliest_expiry: float | None
+    last_chain_expiry: float | None
     tls_version: str | None
+    http_status: int | None  # None: not an HTTPS target; 0: no HTTP answer
     verify_errors: tuple[tuple[int, int], ...]  # (code, count)
     findings: tuple[tuple[str, str], ...]  # (id, severity)
+
+
+# Findings that are thresholds of ours, not failures: blackbox_exporter keeps probe_success at
+# 1 for a certificate close to its end, and so do we (the expiry alerts cover it).
+_NOT_FAILURES = frozenset({"expiring_soon"})
+
+# OpenSSL's protocol names in blackbox_exporter's spelling of probe_tls_version_info.
+_BLACKBOX_VERSIONS = {
+    "TLSv1": "TLS 1.0",
+    "TLSv1.1": "TLS 1.1",
+    "TLSv1.2": "TLS 1.2",
+    "TLSv1.3": "TLS 1.3",
+}
+
+
+def blackbox_version(openssl_name: str) -> str:
+    """``TLSv1.3`` → ``TLS 1.3``, as blackbox_exporter labels versions (else ``unknown``)."""
+    return _BLACKBOX_VERSIONS.get(openssl_name, "unknown")
+
+
+def _earliest(chain: Iterable[Any]) -> float | None:
+    return min((certificates.not_after(c).timestamp() for c in chain), default=None)
 
 
 def sample_of(result: ProbeResult) -> Sample:
     """The metric values of one result.
 
-    ``probe_success`` is 1 when the probe completed and no finding is an error:
-    warnings such as ``expiring_soon`` do not make an endpoint count as down.
+    ``probe_success`` is 1 when the probe completed and no finding is an error, leaving out
+    ``expiring_soon``: warnings and an approaching end date do not make an endpoint count as
+    down.  ``probe_ssl_last_chain_expiry_timestamp_seconds`` is the earliest not-after of the
+    verified chain, only when it verified without an error (blackbox_exporter: of the verified
+    chains, the one that lasts longest).
     """
     success = result.failure is None and not any(
-        f.severity is Severity.ERROR for f in result.findings
+        f.severity is Severity.ERROR and f.id not in _NOT_FAILURES for f in result.findings
     )
-    expiry = min(
-        (certificates.not_after(c).timestamp() for c in result.served_chain),
-        default=None,
-    )
+    verified = bool(result.verified_chain) and not result.verify_errors
+    http_status = None
+    if result.target.scheme == Scheme.HTTPS.value:
+        http_status = int((result.http or {}).get("status") or 0)
     codes = Counter(e.code for e in result.verify_errors)
     return Sample(
         success=success,
         status=result.status,
         duration=result.timings.total_s,
-        earliest_expiry=expiry,
+        earliest_expiry=_earliest(result.served_chain),
+        last_chain_expiry=_earliest(result.verified_chain) if verified else None,
         tls_version=result.tls.version if result.tls else None,
+        http_status=http_status,
         verify_errors=tuple(sorted(codes.items())),
         findings=tuple((f.id, f.severity.value) for f in result.findings),
     )
@@ -95,31 +124,44 @@ class ProbeMetrics(Collector):
 
     def collect(self) -> Iterator[Any]:
         """The metric families, as prometheus_client asks for them."""
+        target = ["target"]
         success = GaugeMetricFamily(
             "probe_success",
-            "1 when the probe completed without an error finding",
-            labels=["target"],
+            "1 when the last probe completed without an error finding (expiring_soon aside)",
+            labels=target,
         )
         duration = GaugeMetricFamily(
-            "probe_duration_seconds", "How long the probe took", labels=["target"]
+            "probe_duration_seconds", "How long the last probe took, in seconds", labels=target
         )
         expiry = GaugeMetricFamily(
             "probe_ssl_earliest_cert_expiry",
-            "Earliest not-after of the served chain, as a Unix time",
-            labels=["target"],
+            "Earliest not-after of the served chain, as a Unix time in seconds",
+            labels=target,
+        )
+        last_chain = GaugeMetricFamily(
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+            "Earliest not-after of the verified chain, as a Unix time; absent unless it verified",
+            labels=target,
         )
         version = GaugeMetricFamily(
-            "probe_tls_version_info", "The negotiated TLS version", labels=["target", "version"]
+            "probe_tls_version_info",
+            "1 for the negotiated TLS version, spelt as blackbox_exporter does (TLS 1.3)",
+            labels=[*target, "version"],
+        )
+        http_status = GaugeMetricFamily(
+            "probe_http_status_code",
+            "HTTP status code of the answer of an https:// target; 0 when none came",
+            labels=target,
         )
         verify = GaugeMetricFamily(
             "tlsdiag_verify_error",
             "Verify callback errors of the last probe, by OpenSSL code",
-            labels=["target", "code"],
+            labels=[*target, "code"],
         )
         finding = GaugeMetricFamily(
             "tlsdiag_finding",
-            "Findings of the last probe",
-            labels=["target", "id", "severity"],
+            "1 per finding of the last probe, by finding id and severity",
+            labels=[*target, "id", "severity"],
         )
         for url, sample in self.samples.items():
             success.add_metric([url], 1.0 if sample.success else 0.0)
@@ -127,25 +169,33 @@ class ProbeMetrics(Collector):
                 duration.add_metric([url], sample.duration)
             if sample.earliest_expiry is not None:
                 expiry.add_metric([url], sample.earliest_expiry)
+            if sample.last_chain_expiry is not None:
+                last_chain.add_metric([url], sample.last_chain_expiry)
             if sample.tls_version:
-                version.add_metric([url, sample.tls_version], 1.0)
+                version.add_metric([url, blackbox_version(sample.tls_version)], 1.0)
+            if sample.http_status is not None:
+                http_status.add_metric([url], float(sample.http_status))
             for code, count in sample.verify_errors:
                 verify.add_metric([url, str(code)], float(count))
             for finding_id, severity in sample.findings:
                 finding.add_metric([url, finding_id, severity], 1.0)
-        yield from (success, duration, expiry, version, verify, finding)
+        yield from (success, duration, expiry, last_chain, version, http_status, verify, finding)
         if not self.counters:
             return
         probes = CounterMetricFamily(
-            "tlsdiag_probes", "Probes run, by status", labels=["target", "status"]
+            "tlsdiag_probes", "Probes run, by status", labels=[*target, "status"]
         )
         for (url, status), count in self.probes_total.items():
             probes.add_metric([url, status], float(count))
+        # Every probed target has the series from its first probe on (at 0), so that
+        # increase() sees the first change too.
         changes = CounterMetricFamily(
-            "tlsdiag_chain_changed", "Changes of the served leaf certificate", labels=["target"]
+            "tlsdiag_chain_changed",
+            "Changes of the served leaf certificate since the daemon started",
+            labels=target,
         )
-        for url, count in self.chain_changes.items():
-            changes.add_metric([url], float(count))
+        for url in self.samples:
+            changes.add_metric([url], float(self.chain_changes.get(url, 0)))
         yield probes
         yield changes
 

@@ -69,12 +69,54 @@ def test_metrics_of_one_result() -> None:
     t = (("target", URL),)
     assert found[("probe_success", t)] == 0.0
     assert found[("probe_ssl_earliest_cert_expiry", t)] == ends.timestamp()
-    assert found[("probe_tls_version_info", (*t, ("version", "TLSv1.3")))] == 1.0
+    assert found[("probe_tls_version_info", (*t, ("version", "TLS 1.3")))] == 1.0
     assert found[("tlsdiag_verify_error", (("code", "19"), *t))] == 1.0
     key = ("tlsdiag_finding", (("id", "untrusted_root"), ("severity", "error"), *t))
     assert found[key] == 1.0
     assert found[("tlsdiag_probes_total", (("status", "problems"), *t))] == 2.0
     assert found[("tlsdiag_chain_changed_total", t)] == 1.0
+    # The chain did not verify (code 19) and a tls:// target has no HTTP answer to report.
+    assert not [k for k in found if k[0] == "probe_ssl_last_chain_expiry_timestamp_seconds"]
+    assert not [k for k in found if k[0] == "probe_http_status_code"]
+
+
+def test_blackbox_meanings() -> None:
+    """The blackbox_exporter names keep its meaning: the last chain's expiry over the verified
+    chain, the version spelt "TLS 1.2", the HTTP status (0 when none), and an approaching expiry
+    is no failure while a verify error is."""
+    ca = pki.make_ca("Root")
+    now = pki.utcnow()
+    leaf = pki.issue(ca, not_after=now + datetime.timedelta(days=3))
+    url = "https://127.0.0.1:8443"
+    verified = ProbeResult(
+        target=parse_target(url),
+        tls=TLSFacts("TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256", None, False, "OpenSSL"),
+        served_chain=(leaf.cert,),
+        verified_chain=(leaf.cert, ca.cert),
+        verify_events=(VerifyEvent(0, 0, "X509_V_OK", "ok", leaf.cert),),
+        findings=(Finding("expiring_soon", Severity.ERROR, Side.SERVER, "3 days left"),),
+        http={"status": 503},
+    )
+    refused = ProbeResult(
+        target=parse_target("https://127.0.0.1:1"),
+        failure=Failure(Phase.CONNECT, "connection_refused", "refused"),
+        findings=(Finding("connection_refused", Severity.ERROR, Side.EITHER, "refused"),),
+    )
+    collector = ProbeMetrics()
+    collector.observe(url, verified)
+    collector.observe("https://127.0.0.1:1", refused)
+    found = samples(exposition(new_registry(collector)))
+    t = (("target", url),)
+    ends = min(c.not_valid_after_utc for c in (leaf.cert, ca.cert)).timestamp()
+    assert found[("probe_ssl_last_chain_expiry_timestamp_seconds", t)] == ends
+    assert found[("probe_tls_version_info", (*t, ("version", "TLS 1.2")))] == 1.0
+    assert found[("probe_http_status_code", t)] == 503.0
+    assert found[("probe_success", t)] == 1.0
+    other = (("target", "https://127.0.0.1:1"),)
+    assert found[("probe_http_status_code", other)] == 0.0
+    assert found[("probe_success", other)] == 0.0
+    # Every probed target has its chain-change counter from the start, at 0.
+    assert found[("tlsdiag_chain_changed_total", other)] == 0.0
 
 
 def test_failed_probe_and_forgetting() -> None:
