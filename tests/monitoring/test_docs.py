@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from diagnostics.daemon.metrics import ProbeMetrics, exposition, new_registry
@@ -20,6 +19,7 @@ from diagnostics.model.result import (
 )
 from diagnostics.model.target import parse_target
 from tests.support import pki
+from tests.support.monitoring import alert_names
 from tests.support.servers import REPO
 
 
@@ -71,8 +71,7 @@ def test_every_metric_is_documented() -> None:
 
 def test_every_alert_is_documented() -> None:
     """Each alert of config/alerts.yml has a row in the README's alert table."""
-    rules = yaml.safe_load((REPO / "config" / "alerts.yml").read_text())
-    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    alerts = alert_names()
     readme = (REPO / "README.md").read_text("utf-8")
     rows = set(re.findall(r"^\| `(TLS[A-Za-z]+)` \|", readme, re.M))
     assert alerts == rows

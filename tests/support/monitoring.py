@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import yaml
 
 from tests.support import servers
 from tests.support.listening import Listening, start_listen
@@ -28,6 +29,12 @@ from tests.support.processes import start_tlsdiag, stop, wait_for
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
 SHIPPED = servers.REPO / "config"
+
+
+def alert_names() -> set[str]:
+    """The alerts of the shipped config/alerts.yml."""
+    rules = yaml.safe_load((SHIPPED / "alerts.yml").read_text())
+    return {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
 
 
 def promtool(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
