@@ -163,6 +163,11 @@ def ecs_fields(result: ProbeResult, *, peer_role: str = "server") -> dict[str, A
         "server.address": target.host,
         "server.port": target.port,
     }
+    if result.source is not None:
+        # A probe's own end of the connection (the listener's client.address/client.port).
+        fields["source.address"] = result.source.address
+        fields["source.ip"] = result.source.address
+        fields["source.port"] = result.source.port
     if result.timings.total_s is not None:
         fields["event.duration"] = int(result.timings.total_s * 1_000_000_000)
     tls = result.tls

@@ -240,6 +240,12 @@ def test_probe_and_listener_views_merge(tmp_path: Path) -> None:
     written = sorted(reports.iterdir())
     assert len(written) == 1 and re.fullmatch(r"session-[\w.-]+\.html", written[0].name)
     check_html(written[0].read_text())
+    # The probe's own end of the connection is the listener's client: one TCP connection.
+    probe_event = json.loads((client_logs / "client.jsonl").read_text().splitlines()[-1])
+    session_event = json.loads((server_logs / "server.jsonl").read_text().splitlines()[-1])
+    assert probe_event["source.ip"] == session_event["client.ip"] == "127.0.0.1"
+    assert probe_event["source.port"] == session_event["client.port"] > 0
+    assert probe_event["tlsdiag"]["source"]["port"] == session_event["client.port"]
     merged = tmp_path / "merged.html"
     run = run_tlsdiag(
         "report", client_logs / "client.jsonl", server_logs / "server.jsonl", "--out", merged
