@@ -180,16 +180,30 @@ def same_endpoint(one: dict[str, Any], other: dict[str, Any]) -> bool:
     return hosts[0] == hosts[1] or not all(is_ip_literal(host) for host in hosts)
 
 
+def same_connection(one: dict[str, Any], other: dict[str, Any]) -> bool | None:
+    """Whether a probe's event and a listener's event are the same TCP connection: the probe's
+    ``source.ip``/``source.port`` are the listener's ``client.ip``/``client.port``; None when
+    an event does not say (an older log)."""
+    probe, session = (one, other) if "source.port" in one else (other, one)
+    if "source.port" not in probe or "client.port" not in session:
+        return None
+    return int(probe.get("source.port") or 0) == int(session.get("client.port") or 0) and str(
+        probe.get("source.ip")
+    ) == str(session.get("client.ip") or session.get("client.address"))
+
+
 def pick_views(chosen: Sequence[tuple[datetime.datetime, str, dict[str, Any]]]) -> list[View]:
     """The newest event, and the other side's event of the same attempt when there is one:
-    same server host:port (the probe's target is the listener's bound address), within
-    :data:`MERGE_WINDOW_S` seconds."""
+    within :data:`MERGE_WINDOW_S` seconds, the same TCP connection (the probe's source
+    address and port are the listener's client address and port) or, when an event does not
+    record it, the same server host:port (the probe's target is the listener's bound
+    address)."""
     when, role, event = chosen[-1]
     views = [View(role, event["tlsdiag"])]
     other = [
         (abs((w - when).total_seconds()), e)
         for w, r, e in chosen
-        if r != role and same_endpoint(e, event)
+        if r != role and same_endpoint(e, event) and same_connection(e, event) is not False
     ]
     close = [item for item in other if item[0] <= MERGE_WINDOW_S]
     if close:

@@ -163,6 +163,11 @@ def ecs_fields(result: ProbeResult, *, peer_role: str = "server") -> dict[str, A
         "server.address": target.host,
         "server.port": target.port,
     }
+    if result.source is not None:
+        # A probe's own end of the connection (the listener's client.address/client.port).
+        fields["source.address"] = result.source.address
+        fields["source.ip"] = result.source.address
+        fields["source.port"] = result.source.port
     if result.timings.total_s is not None:
         fields["event.duration"] = int(result.timings.total_s * 1_000_000_000)
     tls = result.tls
@@ -202,15 +207,16 @@ def label_fields(labels: Mapping[str, str]) -> dict[str, str]:
     return {f"labels.{name}": value for name, value in labels.items()}
 
 
-def log_probe(logger: Any, result: ProbeResult) -> None:
-    """Write the one summary event of a probe."""
+def log_probe(logger: Any, result: ProbeResult, document: dict[str, Any] | None = None) -> None:
+    """Write the one summary event of a probe; ``document`` is the result's JSON form when
+    the caller has it already."""
     level = {Status.OK: "info", Status.PROBLEMS: "warning", Status.FAILED: "error"}[result.status]
     summary = result.findings[0].summary if result.findings else "ok"
     getattr(logger, level)(
         f"{result.status.value} {result.target.url}: {summary}",
         **{"event.action": "tls-probe"},
         **ecs_fields(result),
-        tlsdiag=result_to_json(result),
+        tlsdiag=document if document is not None else result_to_json(result),
     )
 
 

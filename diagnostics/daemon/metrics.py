@@ -309,13 +309,13 @@ def resource_tree(
     registry: CollectorRegistry,
     config: Callable[[], Config],
     probe_now: ProbeNow,
-    status: resource.Resource | None = None,
+    pages: Mapping[bytes, resource.Resource] | None = None,
 ) -> resource.Resource:
-    """The root of the metrics listener: /metrics, /probe, /healthz, and the status page
-    ``status`` at / when given."""
+    """The root of the metrics listener: /metrics, /probe, /healthz, and the daemon's own
+    ``pages`` (``b""`` for the status page at /, ``b"report"``)."""
     root = resource.Resource()  # type: ignore[no-untyped-call]
-    if status is not None:
-        root.putChild(b"", status)
+    for name, page in (pages or {}).items():
+        root.putChild(name, page)
     root.putChild(b"metrics", MetricsPage(registry))
     root.putChild(b"probe", ProbePage(config, probe_now))
     root.putChild(b"healthz", HealthPage())  # type: ignore[no-untyped-call]

@@ -47,16 +47,18 @@ from diagnostics.daemon.logs import (
 from diagnostics.daemon.metrics import ProbeMetrics, new_registry, resource_tree
 from diagnostics.daemon.schedule import Scheduler, in_shard
 from diagnostics.daemon.state import StateError, load_state, save_state, state_location
-from diagnostics.daemon.status import StatusPage
+from diagnostics.daemon.status import LatestResults, ReportPage, StatusPage, report_link
 from diagnostics.daemon.syslog import SyslogShipper, dropped_counter
 from diagnostics.listener.refusals import RefusedConnections
 from diagnostics.model.caller import DAEMON_LISTENER
+from diagnostics.model.jsonform import result_to_json
 from diagnostics.model.result import ProbeResult, Target
 from diagnostics.model.transitions import Tracker
 from diagnostics.model.version import __version__
 from diagnostics.render.console import ConsoleProgress
 from diagnostics.render.status_page import StatusRow, pending_row, row_of
 from diagnostics.tls.crl_sources import CRLEvent, CRLSources
+from diagnostics.tls.recording import OPENSSL_VERSION
 
 ProbeFunction = Callable[..., "defer.Deferred[ProbeResult]"]
 STREAMS = ("client", "server", "daemon")
@@ -212,6 +214,7 @@ class DaemonService(service.Service):
         self.syslog = SyslogShipper(reactor, dropped_counter(self.registry))
         self.tracker = Tracker()
         self.status_rows: dict[str, StatusRow] = {}  # the status page's row of each target
+        self.latest = LatestResults()  # each target's latest result, for /report
         self.streams: LogStreams | None = None
         self.bridge: TwistedLogBridge | None = None
         self.port: Any = None
@@ -247,8 +250,11 @@ class DaemonService(service.Service):
         )
         self.bridge = TwistedLogBridge(self.streams.daemon)
         globalLogPublisher.addObserver(self.bridge)
-        status = StatusPage(self._status_page_rows, self._now)
-        tree = resource_tree(self.registry, lambda: self.config, self._probe_now, status)
+        pages = {
+            b"": StatusPage(self._status_page_rows, self._now),
+            b"report": ReportPage(self.latest, OPENSSL_VERSION),
+        }
+        tree = resource_tree(self.registry, lambda: self.config, self._probe_now, pages)
         self.site = _QuietSite(tree)  # type: ignore[no-untyped-call]
         self.port = self._listen(daemon.metrics_host, daemon.metrics_port)
         self.metrics_address = (daemon.metrics_host, daemon.metrics_port)
@@ -355,6 +361,7 @@ class DaemonService(service.Service):
         self.metrics.keep_only(urls)
         self.tracker.keep_only(urls)
         self.status_rows = {u: r for u, r in self.status_rows.items() if u in set(urls)}
+        self.latest.keep_only(urls)
         self._state_changed()
         log.info(
             f"configuration reloaded: {len(targets)} targets",
@@ -707,7 +714,9 @@ class DaemonService(service.Service):
         client = self.streams.client
         if config.settings.labels:
             client = client.bind(**label_fields(config.settings.labels))
-        log_probe(client, result)
+        document = result_to_json(result)
+        log_probe(client, result, document)
+        self.latest.keep(url, document)
         if self.progress is not None:
             self.progress(config, result)
         options = config.settings.options
@@ -747,6 +756,7 @@ class DaemonService(service.Service):
             probed_at=now,
             changed_at=changed_at,
             expiry=before.expiry if before is not None else None,
+            report=report_link(config.url),
         )
 
     def _status_page_rows(self) -> list[StatusRow]:

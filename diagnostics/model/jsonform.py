@@ -164,6 +164,11 @@ def result_to_json(result: ProbeResult) -> dict[str, Any]:
             if result.client
             else None
         ),
+        "source": (
+            {"address": result.source.address, "port": result.source.port}
+            if result.source
+            else None
+        ),
         "findings": [finding_to_json(f) for f in result.findings],
         "ocsp": ocsp_to_json(result.ocsp) if result.ocsp is not None else None,
         "http": dict(result.http) if result.http is not None else None,

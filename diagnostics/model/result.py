@@ -149,6 +149,14 @@ class ClientInfo:
 
 
 @attrs.frozen
+class SourceAddress:
+    """Where a probe's (first, control) connection came from: our side's address and port."""
+
+    address: str
+    port: int
+
+
+@attrs.frozen
 class HostnameCheck:
     """The result of checking the name used against the leaf certificate."""
 
@@ -241,6 +249,7 @@ class ProbeResult:
     started_at: float = 0.0
     client: ClientInfo | None = None
     ocsp: OCSPFacts | None = None
+    source: SourceAddress | None = None
 
     @property
     def status(self) -> Status:

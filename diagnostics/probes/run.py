@@ -33,7 +33,15 @@ from twisted.python.failure import Failure as TwistedFailure
 
 from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.options import ProbeOptions
-from diagnostics.model.result import ClientAuth, Failure, Phase, ProbeResult, Target, Timings
+from diagnostics.model.result import (
+    ClientAuth,
+    Failure,
+    Phase,
+    ProbeResult,
+    SourceAddress,
+    Target,
+    Timings,
+)
 from diagnostics.tls.creators import RecordingClientCreator, check_hostname
 from diagnostics.tls.recording import unreadable_findings
 from diagnostics.tls.trust import TrustMaterial, ssl_reason
@@ -161,6 +169,7 @@ class ProbeRun:
         self.http: dict[str, Any] | None = None
         self.ftp: dict[str, Any] | None = None
         self.peer_address: str | None = None
+        self.source: SourceAddress | None = None  # our end of the first connection
 
     # -- time --------------------------------------------------------------------------
 
@@ -242,6 +251,7 @@ class ProbeRun:
             self.peer_address = address
             self.connected_at = self.reactor.seconds()
             self.transport = getattr(protocol, "transport", None)
+            self.source = _source_of(self.transport)
             return protocol
         assert last is not None
         raise last
@@ -421,7 +431,17 @@ class ProbeRun:
             started_at=self.started,
             ocsp=capture.ocsp if capture else None,
             findings=unreadable_findings(capture, peer) if capture else (),
+            source=self.source,
         )
+
+
+def _source_of(transport: ITransport | None) -> SourceAddress | None:
+    """Our end of a connected TCP transport (None for a transport without an address)."""
+    host = getattr(transport, "getHost", None)
+    address = host() if host is not None else None
+    if isinstance(address, (IPv4Address, IPv6Address)):
+        return SourceAddress(address.host, address.port)
+    return None
 
 
 async def handshake_finished(stream: Stream, creator: RecordingClientCreator) -> None:

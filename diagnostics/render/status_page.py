@@ -44,7 +44,7 @@ class StatusRow:
     expiry: datetime.datetime | None = None  # the leaf's not-after
     probed_at: datetime.datetime | None = None
     changed_at: datetime.datetime | None = None  # when the status or the leaf last changed
-    # The address of the target's latest report; None shows no link (the daemon sets none yet).
+    # The address of the target's latest report; None shows no link.
     report: str | None = None
 
 
@@ -55,11 +55,13 @@ def row_of(
     probed_at: datetime.datetime,
     changed_at: datetime.datetime,
     expiry: datetime.datetime | None = None,
+    report: str | None = None,
 ) -> StatusRow:
     """The row of a target whose last probe gave ``result``.
 
     ``expiry`` is the leaf's not-after to show when this probe saw no leaf (a failed probe
-    says nothing new about the certificate: the daemon keeps the last one seen).
+    says nothing new about the certificate: the daemon keeps the last one seen); ``report``
+    the address of the report of this result.
     """
     primary = result.findings[0] if result.findings else None
     leaf = result.leaf
@@ -75,6 +77,7 @@ def row_of(
         expiry=certificates.not_after(leaf) if leaf is not None else expiry,
         probed_at=probed_at,
         changed_at=changed_at,
+        report=report,
     )
 
 

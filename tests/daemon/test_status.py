@@ -7,12 +7,15 @@ s_server`` with a valid chain (ok), a closed port (failed) and a listener that n
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,6 +148,55 @@ def test_refresh_parameter(daemon: Daemon) -> None:
     assert code == 400 and body.count("\n") == 1 and "refresh must be" in body
     assert get(f"{daemon.base}/metrics")[0] == 200  # the other endpoints are unchanged
     assert get(f"{daemon.base}/nothing-here")[0] == 404
+
+
+def report_links(page: str) -> dict[str, str]:
+    """The "latest report" link of each row, by target URL."""
+    links = {}
+    for row in re.findall(r"<tr class=.*?</tr>", page, re.S):
+        url = re.search(r"tls://127\.0\.0\.1:\d+", row)
+        link = re.search(r'<a href="([^"]+)">latest report</a>', row)
+        if url and link:
+            links[url[0]] = html.unescape(link[1])
+    return links
+
+
+def test_latest_report_per_target(daemon: Daemon) -> None:
+    """Every probed target links to the report of its latest result; the link serves the
+    partner report (HTML with the verdict, the chain diagram and the PEM of the served chain;
+    JSON and Markdown too); a target not probed yet has no link, and bad queries are refused."""
+    links = report_links(get(f"{daemon.base}/")[2])
+    assert set(links) == {daemon.ok, daemon.failed}  # pending: no result, no link
+    assert links[daemon.ok] == "report?" + urllib.parse.urlencode({"target": daemon.ok})
+
+    code, headers, page = get(f"{daemon.base}/{links[daemon.ok]}")
+    assert code == 200 and headers["content-type"] == "text/html; charset=utf-8"
+    assert headers["content-security-policy"].startswith("default-src 'none'")
+    assert "<svg" in page and "-----BEGIN CERTIFICATE-----" in page
+    assert re.search(r'id="verdict">[^<]*\bOK\b', page, re.I), page[:2000]
+    assert "PRIVATE KEY" not in page
+
+    code, _, page = get(f"{daemon.base}/{links[daemon.failed]}")
+    assert code == 200 and "refused" in page
+
+    code, headers, text = get(f"{daemon.base}/{links[daemon.ok]}&format=json")
+    assert code == 200 and headers["content-type"] == "application/json"
+    document = json.loads(text)
+    (view,) = document["views"]
+    assert view["role"] == "client" and view["result"]["target"]["url"] == daemon.ok
+    assert view["result"]["status"] == "ok" and view["result"]["served_chain"]
+    assert document["report"]["openssl_version"].startswith("OpenSSL")
+    code, headers, text = get(f"{daemon.base}/{links[daemon.ok]}&format=md")
+    assert code == 200 and headers["content-type"].startswith("text/markdown")
+    assert text.startswith("#")
+
+    pending = urllib.parse.urlencode({"target": daemon.pending})
+    assert get(f"{daemon.base}/report?{pending}")[0] == 404
+    assert get(f"{daemon.base}/report?target=tls://127.0.0.1:1")[0] == 404
+    code, _, body = get(f"{daemon.base}/report")
+    assert code == 400 and "target" in body
+    code, _, body = get(f"{daemon.base}/{links[daemon.ok]}&format=pdf")
+    assert code == 400 and "format must be one of" in body
 
 
 def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:

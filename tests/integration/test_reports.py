@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from markdown_it import MarkdownIt
 
 from diagnostics.model.jsonform import schema
 from diagnostics.render.report import CSP, View, render_report, verdict
@@ -27,6 +28,16 @@ from tests.support.servers import free_port, run_tlsdiag
 
 CHROMIUM = "/usr/bin/chromium"
 SVG = "{http://www.w3.org/2000/svg}"
+# What CommonMark with tables makes of the report's Markdown: nothing else may appear.
+MARKDOWN_TAGS = {
+    "h1", "h2", "h3", "p", "strong", "em", "code", "pre", "blockquote", "ul", "li",
+    "table", "thead", "tbody", "tr", "th", "td", "hr", "br",
+}  # fmt: skip
+
+
+def render_markdown_html(text: str) -> str:
+    """The Markdown rendered to HTML by a CommonMark renderer with GFM tables."""
+    return str(MarkdownIt("commonmark").enable("table").render(text))
 
 
 class _Collect(HTMLParser):
@@ -62,12 +73,19 @@ def check_html(text: str) -> None:
 
 
 def check_markdown(text: str) -> None:
-    """The Markdown's structure: one title, sections, balanced code fences."""
+    """The Markdown renders (CommonMark with tables, as a mail client or forge shows it): one
+    title, the sections, the facts table, the diagrams and s_client output as code blocks,
+    and no HTML element but those the Markdown itself makes."""
     lines = text.splitlines()
     assert lines[0] == "# TLS connection report"
-    assert any(line.startswith("## What the") or line.startswith("## What we") for line in lines)
-    assert sum(1 for line in lines if line.startswith("```")) % 2 == 0
-    assert "as served:" in text and "as verified:" in text
+    rendered = render_markdown_html(text)
+    parser = _Collect()
+    parser.feed(rendered)
+    names = [tag for tag, _ in parser.tags]
+    assert names.count("h1") == 1
+    assert names.count("h2") >= 1 and "table" in names and "pre" in names
+    assert set(names) <= MARKDOWN_TAGS, set(names) - MARKDOWN_TAGS
+    assert "as served:" in rendered and "as verified:" in rendered
 
 
 def check_json(text: str) -> dict[str, Any]:
@@ -240,6 +258,12 @@ def test_probe_and_listener_views_merge(tmp_path: Path) -> None:
     written = sorted(reports.iterdir())
     assert len(written) == 1 and re.fullmatch(r"session-[\w.-]+\.html", written[0].name)
     check_html(written[0].read_text())
+    # The probe's own end of the connection is the listener's client: one TCP connection.
+    probe_event = json.loads((client_logs / "client.jsonl").read_text().splitlines()[-1])
+    session_event = json.loads((server_logs / "server.jsonl").read_text().splitlines()[-1])
+    assert probe_event["source.ip"] == session_event["client.ip"] == "127.0.0.1"
+    assert probe_event["source.port"] == session_event["client.port"] > 0
+    assert probe_event["tlsdiag"]["source"]["port"] == session_event["client.port"]
     merged = tmp_path / "merged.html"
     run = run_tlsdiag(
         "report", client_logs / "client.jsonl", server_logs / "server.jsonl", "--out", merged

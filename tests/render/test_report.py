@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from markdown_it import MarkdownIt
+
 from diagnostics.render.report import View, action_line, chain_boxes, render_report
 
 HOSTILE = '<script>alert(1)</script>\x1b[31m"><img src=x>'
@@ -66,6 +68,9 @@ def test_peer_text_is_escaped_in_every_form() -> None:
     markdown = render_report([view], "md", openssl="OpenSSL 3")
     outside_code = "".join(markdown.split("```")[0::2])  # fenced blocks show text, not HTML
     assert "<script" not in outside_code and "\x1b" not in markdown
+    rendered = MarkdownIt("commonmark").enable("table").render(markdown)
+    assert "<script" not in rendered and "<img" not in rendered
+    assert "&lt;script&gt;" in rendered
     assert markdown.count("```") % 2 == 0
     document = json.loads(render_report([view], "json", openssl="OpenSSL 3"))
     assert document["views"][0]["result"]["findings"][0]["summary"].endswith(HOSTILE)
