@@ -127,6 +127,18 @@ def register(subparsers: Any) -> None:
     )
     add_timeouts(probe, ("timeout", 10.0))
     probe.add_argument(
+        "--versions",
+        action="store_true",
+        help="after the probe, try TLS 1.0, 1.1, 1.2 and 1.3 each alone (one connection each, "
+        "each within --timeout) and report which the server accepts (default: off)",
+    )
+    probe.add_argument(
+        "--no-followups",
+        action="store_true",
+        help="when the handshake is refused for its version or ciphers, do not make the few "
+        "extra handshakes (at most 6, within --timeout) that find out why (default: made)",
+    )
+    probe.add_argument(
         "--user", default="anonymous", help="the FTP user name (default: %(default)s)"
     )
     probe.add_argument(
@@ -249,6 +261,8 @@ def _options(args: argparse.Namespace) -> ProbeOptions:
         crl_from_cdp=args.crl_from_cdp,
         warn_days=args.warn_days,
         critical_days=args.critical_days,
+        versions=args.versions,
+        followups=not args.no_followups,
     )
 
 

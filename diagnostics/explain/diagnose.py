@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 
 from diagnostics.explain import catalogue
 from diagnostics.explain.crl import revocation_finding
+from diagnostics.explain.followups import followup_findings, matrix_findings
 from diagnostics.explain.ftps import ftp_findings
 from diagnostics.explain.lint import (
     CertFinding,
@@ -127,6 +128,8 @@ class DiagnosisContext:
     """How to name the certificate's owner in texts (``host:port``); the target by default."""
     caller: Caller = PROBE
     """Who diagnoses: the options its remedies may name (a probe, ``verify``, the listener)."""
+    client_library: str | None = None
+    """The linked OpenSSL's version text, for findings about what this client refuses."""
 
 
 def diagnose(result: ProbeResult, context: DiagnosisContext = DiagnosisContext()) -> ProbeResult:
@@ -221,6 +224,10 @@ class _Diagnosis:
         for finding in self.result.findings:
             if finding != failure:  # diagnosing a diagnosed result changes nothing
                 self.add(CertFinding(finding), _LINT_RANK)
+        library = self.context.client_library
+        for finding in matrix_findings(self.where, self.result.versions, library):
+            self.add(CertFinding(finding), _OTHER_VERIFY_RANK)
+        cause = followup_findings(self.where, self.result.followups, library)
         for item in lint_chain_detailed(
             self.result.served_chain,
             role=self.role,
@@ -236,7 +243,13 @@ class _Diagnosis:
         )
         rest = [c.item.finding for c in collected]
         primary: list[Finding] = []
-        if failure is not None:
+        if cause:
+            # The follow-up handshakes name why the handshake was refused, and who acts.
+            primary = cause[:1]
+            rest = [f for f in rest if f != cause[0]]
+            if failure is not None and failure.id != cause[0].id:
+                rest.insert(0, failure)
+        elif failure is not None:
             generic_verify_failure = (
                 self.result.failure is not None
                 and (self.result.failure.reason or "").endswith("certificate verify failed")

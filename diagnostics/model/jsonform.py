@@ -11,7 +11,7 @@ from typing import Any
 from cryptography import x509
 
 from diagnostics.model import certificates
-from diagnostics.model.result import Finding, OCSPFacts, ProbeResult, VerifyEvent
+from diagnostics.model.result import Attempt, Finding, OCSPFacts, ProbeResult, VerifyEvent
 from diagnostics.model.version import __version__
 
 SCHEMA_VERSION = 1
@@ -60,6 +60,19 @@ def finding_to_json(finding: Finding) -> dict[str, Any]:
         "summary": finding.summary,
         "detail": finding.detail,
         "remedy": finding.remedy,
+    }
+
+
+def attempt_to_json(attempt: Attempt) -> dict[str, Any]:
+    """One entry of ``followups`` or ``versions``."""
+    return {
+        "purpose": attempt.purpose,
+        "offered": attempt.offered,
+        "security_level": attempt.security_level,
+        "outcome": attempt.outcome,
+        "version": attempt.version,
+        "cipher": attempt.cipher,
+        "reason": attempt.reason,
     }
 
 
@@ -170,6 +183,8 @@ def result_to_json(result: ProbeResult) -> dict[str, Any]:
             else None
         ),
         "findings": [finding_to_json(f) for f in result.findings],
+        "followups": [attempt_to_json(a) for a in result.followups],
+        "versions": [attempt_to_json(a) for a in result.versions],
         "ocsp": ocsp_to_json(result.ocsp) if result.ocsp is not None else None,
         "http": dict(result.http) if result.http is not None else None,
         "ftp": dict(result.ftp) if result.ftp is not None else None,

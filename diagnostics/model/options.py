@@ -39,5 +39,9 @@ class ProbeOptions:
     crl_from_cdp: bool = False
     warn_days: int = 30
     critical_days: int = 7
+    versions: bool = False
+    """Try each TLS version alone after the probe (``--versions``, ``versions = true``)."""
+    followups: bool = True
+    """After a handshake refused for its version or ciphers, find out what the server accepts."""
     caller: Caller = PROBE
     """Whose options the remedies name (``tlsdiag probe``'s, or the daemon's keys)."""

@@ -218,6 +218,32 @@ class Finding:
 
 
 @attrs.frozen
+class Attempt:
+    """One extra handshake made to learn what a server accepts (a follow-up or the matrix).
+
+    ``purpose`` says what the attempt tests (``version``, ``cipher``, ``key_exchange``);
+    ``offered`` names what it offered (``TLSv1``, ``modern AEAD``, ``DHE``…) and
+    ``security_level`` the OpenSSL security level it ran at.  ``outcome`` is
+    ``accepted``, ``refused`` or ``unsupported`` (the linked OpenSSL cannot offer it);
+    an accepted attempt has the negotiated version and cipher, a refused one the
+    linked OpenSSL's reason.
+    """
+
+    purpose: str
+    offered: str
+    security_level: int
+    outcome: str
+    version: str | None = None
+    cipher: str | None = None
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """True when the server completed the handshake."""
+        return self.outcome == "accepted"
+
+
+@attrs.frozen
 class Timings:
     """Wall-clock durations of the probe's phases, in seconds."""
 
@@ -250,6 +276,10 @@ class ProbeResult:
     client: ClientInfo | None = None
     ocsp: OCSPFacts | None = None
     source: SourceAddress | None = None
+    followups: tuple[Attempt, ...] = ()
+    """Handshakes made after a refused one to find its cause (none when it succeeded)."""
+    versions: tuple[Attempt, ...] = ()
+    """The version matrix (``--versions``): one attempt per TLS version, when asked for."""
 
     @property
     def status(self) -> Status:

@@ -15,8 +15,9 @@ from diagnostics.model import certificates
 from diagnostics.model.options import ProbeOptions
 from diagnostics.model.result import SCHEMES, Failure, Phase, ProbeResult, Scheme, Target
 from diagnostics.model.revocation import CheckMode, KnownCRL, RevocationOutcome, distribution_points
-from diagnostics.probes import ftps, https, tls
+from diagnostics.probes import followups, ftps, https, tls
 from diagnostics.tls import issuers
+from diagnostics.tls.recording import OPENSSL_VERSION
 from diagnostics.tls.crl_sources import DEFAULT_SOURCES, CRLSet, CRLSources
 from diagnostics.tls.revocation import check_chain
 from diagnostics.tls.trust import DEFAULT_CACHE, TrustCache, TrustError, TrustMaterial
@@ -91,7 +92,28 @@ def _probe_with(
         )
         return defer.succeed(_diagnosed(unsupported, options, evidence))
     d = engine(reactor, target, options, material)
+    d.addCallback(_with_attempts, reactor, options, material)
     return d.addCallback(_with_evidence, reactor, options, evidence, crl_sources)
+
+
+def _with_attempts(
+    result: ProbeResult, reactor: Any, options: ProbeOptions, material: TrustMaterial
+) -> defer.Deferred[ProbeResult]:
+    """Add the follow-ups of a refused handshake, and the version matrix when asked for."""
+
+    async def attempts() -> ProbeResult:
+        found = result
+        if options.followups and followups.needs_follow_up(result):
+            found = attrs.evolve(
+                found, followups=await followups.follow_up(reactor, result, options, material)
+            )
+        if options.versions:
+            found = attrs.evolve(
+                found, versions=await followups.version_matrix(reactor, result, options, material)
+            )
+        return found
+
+    return defer.Deferred.fromCoroutine(attempts())
 
 
 @attrs.frozen
@@ -176,6 +198,7 @@ def _diagnosed(result: ProbeResult, options: ProbeOptions, evidence: _Evidence) 
         crl_errors=evidence.upfront.errors,
         revocation=evidence.revocation,
         caller=options.caller,
+        client_library=OPENSSL_VERSION,
     )
     return diagnose(result, context)
 
