@@ -17,8 +17,8 @@ from diagnostics.model.result import SCHEMES, Failure, Phase, ProbeResult, Schem
 from diagnostics.model.revocation import CheckMode, KnownCRL, RevocationOutcome, distribution_points
 from diagnostics.probes import followups, ftps, https, tls
 from diagnostics.tls import issuers
-from diagnostics.tls.recording import OPENSSL_VERSION
 from diagnostics.tls.crl_sources import DEFAULT_SOURCES, CRLSet, CRLSources
+from diagnostics.tls.recording import OPENSSL_VERSION
 from diagnostics.tls.revocation import check_chain
 from diagnostics.tls.trust import DEFAULT_CACHE, TrustCache, TrustError, TrustMaterial
 
