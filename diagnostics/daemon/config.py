@@ -71,6 +71,8 @@ SETTING_KEYS = (
     "warn_days",
     "critical_days",
     "data_channel",
+    "versions",
+    "followups",
 )
 DAEMON_KEYS = (
     "log_dir",
@@ -459,7 +461,7 @@ class _Checker:
         if "servername" in values and (problem := servername_problem(values["servername"])):
             self.problem(f"{where}.servername", f"{values['servername']!r} {problem}")
             del values["servername"]
-        for key in ("system_trust", "data_channel", "crl_from_cdp"):
+        for key in ("system_trust", "data_channel", "crl_from_cdp", "versions", "followups"):
             flag = self.boolean(table, where, key)
             if flag is not None:
                 values[key] = flag
@@ -547,6 +549,8 @@ class _Checker:
             password=self.environ[password_env] if password_env else defaults.password,
             data_channel=values.get("data_channel", defaults.data_channel),
             crl_from_cdp=values.get("crl_from_cdp", defaults.crl_from_cdp),
+            versions=values.get("versions", defaults.versions),
+            followups=values.get("followups", defaults.followups),
             warn_days=warn,
             critical_days=critical,
             caller=DAEMON_PROBE,

@@ -41,6 +41,7 @@ class Sample:
     http_status: int | None  # None: not an HTTPS target; 0: no HTTP answer
     verify_errors: tuple[tuple[int, int], ...]  # (code, count)
     findings: tuple[tuple[str, str], ...]  # (id, severity)
+    versions: tuple[tuple[str, bool], ...] = ()  # (OpenSSL version name, accepted)
 
 
 # Findings that are thresholds of ours, not failures: blackbox_exporter keeps probe_success at
@@ -92,6 +93,9 @@ def sample_of(result: ProbeResult) -> Sample:
         http_status=http_status,
         verify_errors=tuple(sorted(codes.items())),
         findings=tuple((f.id, f.severity.value) for f in result.findings),
+        versions=tuple(
+            (a.offered, a.accepted) for a in result.versions if a.outcome != "unsupported"
+        ),
     )
 
 
@@ -163,7 +167,15 @@ class ProbeMetrics(Collector):
             "1 per finding of the last probe, by finding id and severity",
             labels=[*target, "id", "severity"],
         )
+        accepted = GaugeMetricFamily(
+            "tlsdiag_tls_version_accepted",
+            "1 when the server accepted this TLS version alone, 0 when it refused it "
+            "(targets with versions = true)",
+            labels=[*target, "version"],
+        )
         for url, sample in self.samples.items():
+            for name, ok in sample.versions:
+                accepted.add_metric([url, blackbox_version(name)], 1.0 if ok else 0.0)
             success.add_metric([url], 1.0 if sample.success else 0.0)
             if sample.duration is not None:
                 duration.add_metric([url], sample.duration)
@@ -180,6 +192,7 @@ class ProbeMetrics(Collector):
             for finding_id, severity in sample.findings:
                 finding.add_metric([url, finding_id, severity], 1.0)
         yield from (success, duration, expiry, last_chain, version, http_status, verify, finding)
+        yield accepted
         if not self.counters:
             return
         probes = CounterMetricFamily(

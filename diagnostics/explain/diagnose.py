@@ -23,6 +23,7 @@ from diagnostics.explain.followups import followup_findings, matrix_findings
 from diagnostics.explain.ftps import ftp_findings
 from diagnostics.explain.lint import (
     CertFinding,
+    chain_shape,
     describe,
     eku_names,
     find_issuer,
@@ -178,6 +179,7 @@ class _Diagnosis:
         host = f"[{target.host}]" if ":" in target.host else target.host
         self.where = context.peer or f"{host}:{target.port}"
         self.leaf = result.leaf
+        self.misplaced_leaf = _misplaced_leaf(result.served_chain)
         self.trusted = tuple(context.trusted)
         self.pool = (*context.identification, *context.trusted)
         self.caller = context.caller
@@ -243,7 +245,22 @@ class _Diagnosis:
         )
         rest = [c.item.finding for c in collected]
         primary: list[Finding] = []
-        if cause:
+        order = [f for f in rest if f.id == "chain_order"]
+        if self.misplaced_leaf is not None and order:
+            # A CA certificate served first makes every later check misleading.
+            rest.remove(order[0])
+            primary = [
+                attrs.evolve(
+                    order[0],
+                    severity=Severity.ERROR,
+                    detail=f"{order[0].detail} The first certificate sent is a CA "
+                    "certificate, not the server's own: clients check the host name and "
+                    "the key against it and fail.",
+                )
+            ]
+            if failure is not None:
+                rest.insert(0, failure)
+        elif cause:
             # The follow-up handshakes name why the handshake was refused, and who acts.
             primary = cause[:1]
             rest = [f for f in rest if f != cause[0]]
@@ -887,6 +904,11 @@ class _Diagnosis:
                 return []
             check = HostnameCheck(name=self.result.target.verify_name, matched=False)
         leaf = self.leaf
+        real = self.misplaced_leaf
+        if real is not None and _covers(real, check.name):
+            # The name was checked against the CA certificate served first; the server's
+            # own certificate covers it: the order is the problem (chain_order), not the name.
+            return []
         if check.error is not None:
             return [
                 self._cf(
@@ -967,6 +989,22 @@ class _Diagnosis:
             f"{self.name_remedy()}, or have the certificate reissued to include '{name}'.",
             leaf,
         )
+
+
+def _misplaced_leaf(served: tuple[x509.Certificate, ...]) -> x509.Certificate | None:
+    """The server's own certificate when it was not served first (intermediate-first, reversed)."""
+    if len(served) < 2:
+        return None
+    path = chain_shape(served).path
+    return served[path[0]] if path and path[0] != 0 else None
+
+
+def _covers(cert: x509.Certificate, name: str) -> bool:
+    """Whether ``cert``'s subjectAltNames cover the host name or IP address ``name``."""
+    sans = certificates.subject_alt_names(cert)
+    if certificates.is_ip_literal(name):
+        return name in sans.ip
+    return any(_name_matches(pattern, name) for pattern in sans.dns)
 
 
 def _name_matches(pattern: str, name: str) -> bool:
