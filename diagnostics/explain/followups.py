@@ -18,7 +18,9 @@ _LEVELS = (
 
 
 def _spoken(versions: Sequence[str]) -> str:
-    names = [_SPOKEN.get(v, v) for v in versions]
+    order = list(_SPOKEN)
+    ranked = sorted(versions, key=lambda v: order.index(v) if v in order else len(order))
+    names = [_SPOKEN.get(v, v) for v in ranked]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
