@@ -95,10 +95,11 @@ class _Refuser:
         try:
             conn.recv(4096)
             stopping.wait(self.HOLD_S)
-            conn.sendall(PROTOCOL_VERSION_ALERT)
         finally:
+            # Counted as open until answered: the client's next attempt may follow at once.
             with self.lock:
                 self.open -= 1
+        conn.sendall(PROTOCOL_VERSION_ALERT)
 
 
 def test_followups_are_counted_in_per_host_politeness(tmp_path: Path) -> None:
