@@ -29,7 +29,15 @@ pytest: $(STAMP)
 
 test: lint types pytest
 
-bench: $(STAMP)
+# The tools the bench compares with (and a profiler) live in a venv of their own, never in
+# the product's: sslyze pins its own cryptography.  Without network the bench says "not installed".
+BENCH_VENV = .venv-bench
+
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	-$(BENCH_VENV)/bin/pip install --quiet sslyze pyinstrument && touch $@
+
+bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m tests.bench.run
 
 clean:

@@ -6,39 +6,50 @@ Exit codes (fixed): 0 ok, 1 problems, 2 usage or configuration error, 3 failed.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from diagnostics.cli import (
-    cert,
-    daemon,
-    explain,
-    inspect,
-    lab,
-    listen,
-    probe,
-    report,
-    schema,
-    verify,
-)
 from diagnostics.cli.common import EXIT_OK, EXIT_USAGE, Parser, UsageError, prepare_process
 from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.escape import escape, split_lines
 from diagnostics.model.version import __version__
 
-# Every sub-command, in the order ``--help`` lists them: a module with ``register(sub)``,
-# which adds its parser and sets ``handler(args, out) -> exit code`` as its default.
-COMMANDS = (probe, listen, daemon, report, verify, inspect, explain, cert, lab, schema)
+# Every sub-command, in the order ``--help`` lists them: the name of a module of this package
+# with ``register(sub)``, which adds its parser and sets ``handler(args, out) -> exit code`` as
+# its default.  A module is imported only when its sub-command is parsed (or all are listed),
+# so that ``tlsdiag probe`` starts without the daemon, the listener, the lab or the PKI tools.
+COMMANDS = (
+    "probe",
+    "listen",
+    "daemon",
+    "report",
+    "verify",
+    "inspect",
+    "explain",
+    "cert",
+    "lab",
+    "schema",
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every sub-command."""
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named by ``argv`` (its first word not an option), if it is one."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the sub-command ``argv`` names, or of every one."""
     parser = Parser(prog="tlsdiag", description="TLS diagnostics for HTTPS, FTPS and TLS.")
     parser.add_argument("--version", action="version", version=f"tlsdiag {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for command in COMMANDS:
-        command.register(sub)
+    chosen = chosen_command(argv or ())
+    for name in (chosen,) if chosen else COMMANDS:
+        importlib.import_module(f"diagnostics.cli.{name}").register(sub)
     return parser
 
 
@@ -50,10 +61,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """
     prepare_process()
     stream = out if out is not None else sys.stdout
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
     command: str | None = None
     try:
-        args, extra = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+        args, extra = parser.parse_known_args(words)
         command = args.command
         if extra:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")

@@ -66,3 +66,17 @@ def write_json(figures: Iterable[Figure], environ: dict[str, str] | None = None)
         data[figure.key] = figure.to_json() if figure.values else {"note": figure.note}
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def table(figures: Iterable[Figure]) -> str:
+    """The figures as a Markdown table: figure, median, min, max."""
+    lines = ["| figure | median | min | max |", "|---|---|---|---|"]
+    for f in figures:
+        if f.values:
+            lines.append(
+                f"| {f.label} (`{f.key}`) | {f.median:.2f} | {min(f.values):.2f} "
+                f"| {max(f.values):.2f} |"
+            )
+        else:
+            lines.append(f"| {f.label} (`{f.key}`) | {f.note} | | |")
+    return "\n".join(lines)

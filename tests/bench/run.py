@@ -26,9 +26,9 @@ handshake measurements take under a minute, the daemon's run about two more
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -226,27 +226,43 @@ def wall_times(command: list[str], runs: int, check: Callable[[int], bool]) -> l
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
+    quick = os.environ.get("BENCH_QUICK") == "1"
     parser = argparse.ArgumentParser(prog="python -m tests.bench.run", description=__doc__)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per reference row")
+    parser.add_argument(
+        "--rounds", type=int, default=1 if quick else 3, help="rounds per figure (BENCH_QUICK=1: 1)"
+    )
     parser.add_argument("--runs", type=int, default=5, help="one-shot command runs")
+    parser.add_argument(
+        "--probes", type=int, default=1000 if quick else 4000, help="probes of the first row"
+    )
+    parser.add_argument("--endpoints", type=int, default=1000, help="distinct loopback endpoints")
     parser.add_argument(
         "--daemon-targets",
         type=int,
-        default=daemon.DEFAULT_TARGETS,
-        help="targets of the daemon benchmark (tests/bench/daemon.py); 0 skips it",
+        default=0 if quick else daemon.DEFAULT_TARGETS,
+        help="targets of the daemon figures (75 s a round); 0 skips them (BENCH_QUICK=1 does)",
     )
     parser.add_argument(
         "--probe-rounds",
         type=int,
-        default=probe_endpoint.ROUNDS,
+        default=0 if quick else probe_endpoint.ROUNDS,
         help="rounds of the /probe vs blackbox_exporter figure; 0 skips it",
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also the in-process rows: a bare pyOpenSSL loop and probe_many at concurrency 1, 50",
     )
     args = parser.parse_args(argv)
     if servers.OPENSSL is None:
         print("the benchmark needs the openssl command", file=sys.stderr)
         return 2
 
+    from tests.bench import rows
+
     begun = time.perf_counter()
+    measured: list[figures.Figure] = []
     with tempfile.TemporaryDirectory(prefix="tlsdiag-bench-") as folder:
         directory = Path(folder)
         files = servers.write_pki(directory / "pki")
@@ -255,70 +271,65 @@ def main(argv: list[str] | None = None) -> int:
             directory, files.leaf, files.key, chain=files.intermediate, extra=pinned
         ) as server:
             url = server.url("tls")
-            s_time = measure_s_time(server.port, args.duration)
-            bare = measure_bare_loop(server.port, files.root, args.duration)
-            engine = measure_engine(url, files.root, args.duration, [1, 50])
-            probe_command = [sys.executable, "-m", "diagnostics", "probe", url]
-            probe_command += ["--ca", str(files.root), "--servername", "localhost"]
-            probe_command += ["--format", "json"]
-            one_shot = wall_times(probe_command, args.runs, lambda rc: rc == 0)
-            bare_python = wall_times([sys.executable, "-c", "pass"], args.runs, lambda rc: rc == 0)
-            imports = wall_times(
-                [sys.executable, "-c", "import diagnostics.cli.main, diagnostics.probes.dispatch"],
-                args.runs,
-                lambda rc: rc == 0,
+            measured.append(
+                rows.handshakes(url, server.port, files.root, directory, args.probes, args.rounds)
             )
-        measured = []
+            probe_command = [*rows.TLSDIAG, "probe", url, "--ca", str(files.root)]
+            probe_command += ["--servername", "localhost", "--format", "json"]
+            one_shot = wall_times(probe_command, args.runs, lambda rc: rc == 0)
+            measured.append(
+                figures.Figure(
+                    "cli_probe_wall_s",
+                    "one `tlsdiag probe tls://127.0.0.1:PORT`, wall s",
+                    tuple(one_shot),
+                    f"{len(one_shot)} runs",
+                )
+            )
+            if args.reference:
+                reference(server.port, url, files.root, args.duration)
+        measured += rows.distinct(files, directory, args.endpoints, args.rounds)
+        measured.append(rows.listener(files, directory, args.rounds))
+        if args.daemon_targets:
+            measured += rows.daemon_figures(args.rounds, args.daemon_targets)
+        else:
+            note = "skipped (--daemon-targets 0)"
+            measured.append(figures.Figure("daemon_probes_per_min", "daemon probes/min", (), note))
+            measured.append(figures.Figure("daemon_peak_rss_mb", "daemon peak RSS", (), note))
         if args.probe_rounds:
             measured.append(
                 probe_endpoint.measure(directory / "probe-endpoint", rounds=args.probe_rounds)
             )
+        else:
+            measured.append(
+                figures.Figure(probe_endpoint.KEY, "/probe ÷ blackbox_exporter", (), "skipped")
+            )
 
     from OpenSSL import SSL
 
-    linked = SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()
-    print(
-        f"Full TLS 1.3 handshakes ({CIPHER}, {GROUP}, EC P-256 chain of 2) against "
-        f"openssl s_server on {servers.HOST}, {args.duration} s each; client library {linked}"
-    )
-    print()
-    header = f"{'client':<38} {'handshakes':>10} {'seconds':>8} {'per s':>8} {'/ s_time':>9}"
-    print(f"{header} {'CPU ms each':>12}")
-    rows = [s_time, bare] + [run.rate for run in engine]
-    for rate in rows:
-        ratio = rate.per_second / s_time.per_second
-        print(
-            f"{rate.label:<38} {rate.count:>10} {rate.seconds:>8.2f} "
-            f"{rate.per_second:>8.0f} {ratio:>9.2f} {rate.cpu_ms:>12}"
-        )
-    print()
-    print(f"s_time: {s_time.note}")
-    for run in engine:
-        statuses = ", ".join(f"{count} {status}" for status, count in sorted(run.statuses.items()))
-        versions = ", ".join(sorted(str(v) for v in run.versions))
-        ciphers = ", ".join(sorted(str(c) for c in run.ciphers))
-        print(f"{run.rate.label}: {statuses}; resumed {run.resumed}; {versions}; {ciphers}")
     print()
     print(
-        f"one `tlsdiag probe` command, wall time: median {statistics.median(one_shot):.3f} s "
-        f"(min {min(one_shot):.3f}, max {max(one_shot):.3f}, {len(one_shot)} runs)"
+        f"tlsdiag bench, {os.cpu_count()} CPUs, client library "
+        f"{SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()}; median of {args.rounds} rounds"
     )
-    print(
-        f"for comparison: `python -c pass` median {statistics.median(bare_python):.3f} s, "
-        f"importing the CLI and the engines median {statistics.median(imports):.3f} s"
-    )
+    print(figures.table(measured))
     for figure in measured:
-        print(figure.line())
+        if figure.note:
+            print(f"{figure.key}: {figure.note}")
     written = figures.write_json(measured)
     if written is not None:
         print(f"figures written to {written}")
-    bad = [run for run in engine if set(run.statuses) != {"ok"}]
-    if args.daemon_targets:
-        print()
-        if not daemon.measure(args.daemon_targets):
-            bad.append(None)
     print(f"benchmark took {time.perf_counter() - begun:.1f} s")
-    return 1 if bad else 0
+    return 0
+
+
+def reference(port: int, url: str, ca_file: Path, duration: int) -> None:
+    """The in-process reference rows, printed."""
+    s_time = measure_s_time(port, duration)
+    bare = measure_bare_loop(port, ca_file, duration)
+    engine = measure_engine(url, ca_file, duration, [1, 50])
+    for rate in [s_time, bare] + [run.rate for run in engine]:
+        ratio = rate.per_second / s_time.per_second
+        print(f"{rate.label:<38} {rate.per_second:>8.0f}/s {ratio:>6.2f} × s_time {rate.cpu_ms} ms")
 
 
 if __name__ == "__main__":
