@@ -100,6 +100,9 @@ _FTP_RANK = 5
 # Failures of an FTPS probe that the FTP findings explain better than the catalogue.
 _FTP_STOP_KINDS = frozenset({"ftp_reply", "wrong_scheme", "ftp_protocol", "ftp_data_channel"})
 _MAX_WALK = 10
+# HTTP answers of a server that requested a client certificate and refuses the request
+# for it (nginx: 400 to the client, 495/496 when an error_page passes its own codes on).
+_CLIENT_CERT_STATUSES = frozenset({400, 403, 495, 496})
 
 
 @attrs.frozen
@@ -294,6 +297,9 @@ class _Diagnosis:
         line = http.get("status_line") if http else None
         server = http.get("server") if http else None
         where = f"{self.where}{self.result.target.path}"
+        refused = self.client_certificate_refused_over_http(status, f"'{line or status}'")
+        if refused is not None:
+            return [refused]
         return [
             Finding(
                 "http_status",
@@ -306,6 +312,48 @@ class _Diagnosis:
                 "the path or the virtual host (SNI, Host header) is not the one intended.",
             )
         ]
+
+    def client_certificate_refused_over_http(self, status: int, answer: str) -> Finding | None:
+        """A web server that asked for a client certificate and refuses over HTTP, not TLS.
+
+        nginx (``ssl_verify_client on``) completes the handshake and answers 400 ("No
+        required SSL certificate was sent", or "The SSL certificate error" when it could
+        not verify the one sent; 496 and 495 inside its logs); application rules that read
+        the client certificate answer 403.
+        """
+        auth = self.result.client_auth
+        if auth is None or not auth.requested or status not in _CLIENT_CERT_STATUSES:
+            return None
+        accepted = "; ".join(f"'{name}'" for name in auth.ca_names) or "any CA (no names sent)"
+        identity = f" ({self.caller.client_identity})" if self.caller.client_identity else ""
+        if not auth.sent:
+            return Finding(
+                "client_certificate_required",
+                Severity.ERROR,
+                Side.CLIENT,
+                f"{self.where} asked for a client certificate and, when none was sent, "
+                f"answered {answer}: it serves only clients that present one.",
+                "The TLS handshake completes because the server only requests the "
+                "certificate; the web server then refuses the request (nginx's "
+                'ssl_verify_client answers 400 "No required SSL certificate was sent", '
+                f"a rule on the client certificate answers 403). Accepted issuers: {accepted}.",
+                f"Configure a client certificate{identity} issued by a CA the server accepts.",
+            )
+        if status == 403:
+            return None  # a certificate was sent: 403 is an access rule, the plain HTTP fact
+        return Finding(
+            "client_certificate_rejected",
+            Severity.ERROR,
+            Side.CLIENT,
+            f"{self.where} could not verify our client certificate and answered {answer}.",
+            "The TLS handshake completes because the server verifies the client certificate "
+            'only when the request arrives (nginx answers 400 "The SSL certificate error"): '
+            "its issuer is not in the server's client CA list, or it is expired or revoked. "
+            f"Accepted issuers: {accepted}.",
+            "Use a client certificate from a CA the server accepts, or ask the server's "
+            "administrator to add its CA (nginx: ssl_client_certificate) and read the "
+            "server's error log for the exact verify error.",
+        )
 
     # -- failures ----------------------------------------------------------------------
 

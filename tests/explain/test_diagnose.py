@@ -732,3 +732,34 @@ def test_certificate_alert_after_our_certificate_was_sent_is_ours() -> None:
         "client_certificate_rejected",
         Side.CLIENT,
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "auth", "expected"),
+    [
+        (400, ClientAuth(requested=True, sent=False), "client_certificate_required"),
+        (403, ClientAuth(requested=True, sent=False), "client_certificate_required"),
+        (496, ClientAuth(requested=True, sent=False), "client_certificate_required"),
+        (400, ClientAuth(requested=True, sent=True), "client_certificate_rejected"),
+        (495, ClientAuth(requested=True, sent=True), "client_certificate_rejected"),
+        (403, ClientAuth(requested=True, sent=True), "http_status"),
+        (400, None, "http_status"),
+        (404, ClientAuth(requested=True, sent=False), "http_status"),
+    ],
+)
+def test_http_refusal_after_a_client_certificate_request(
+    chain: pki.Chain, status: int, auth: ClientAuth | None, expected: str
+) -> None:
+    """A server that asked for a client certificate and refuses over HTTP (nginx answers
+    400) is a client certificate problem, not an HTTP detail; without the request it is."""
+    served = (chain.leaf.cert, chain.intermediate.cert)
+    good = probe(served, ok_walk(chain.leaf.cert, chain.intermediate.cert, chain.root.cert))
+    http = {"status": status, "status_line": f"HTTP/1.1 {status} Refused", "server": "nginx"}
+    result = diagnose(attrs.evolve(good, client_auth=auth, http=http), context())
+    assert ids(result) == [expected]
+    if expected != "http_status":
+        assert (result.findings[0].side, result.findings[0].severity) == (
+            Side.CLIENT,
+            Severity.ERROR,
+        )
+        assert f"{status} Refused" in result.findings[0].summary
