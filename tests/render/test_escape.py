@@ -53,7 +53,7 @@ def test_every_control_character_becomes_backslash_and_two_hex_digits() -> None:
     controls = [*range(0x20), 0x7F, *range(0x80, 0xA0)]
     for code in controls:
         assert escape(chr(code)) == f"\\{code:02X}"
-    kept = "plain text, München, 東京, 😀, a\\b, \u00a0, \u2028"
+    kept = "plain text, München, 東京, 😀, a\\b, \u00a0, \u200b"
     assert escape(kept) == kept
     assert escape(HOSTILE) == ESCAPED
     assert CONTROL.search(escape(HOSTILE)) is None
@@ -222,3 +222,26 @@ def test_inspection_text(hostile_leaf: x509.Certificate) -> None:
     text = render_inspection(inspection)
     _assert_safe(text, minimum=3)
     assert text.startswith(f"{inspection.status.value.upper()} file{ESCAPED}")
+
+
+@pytest.mark.parametrize(
+    ("char", "shown"),
+    [
+        ("\u202e", "\\u202E"),  # right-to-left override
+        ("\u2066", "\\u2066"),  # left-to-right isolate
+        ("\u200f", "\\u200F"),  # right-to-left mark
+        ("\u061c", "\\u061C"),  # Arabic letter mark
+        ("\u2028", "\\u2028"),  # line separator
+        ("\u2029", "\\u2029"),  # paragraph separator
+    ],
+)
+def test_reordering_and_line_breaking_characters_are_escaped(char: str, shown: str) -> None:
+    """A name holding U+202E would show its text reversed ('exe.gpj' as 'jpg.exe')."""
+    text = f"CN=invoice{char}gpj.exe"
+    assert escape(text) == f"CN=invoice{shown}gpj.exe"
+    assert first_control(text) == f"U+{ord(char):04X}"
+    assert escape(escape(text)) == escape(text)
+
+
+def test_other_non_ascii_text_is_kept() -> None:
+    assert escape("O=Müller GmbH, CN=東京 \u200b") == "O=Müller GmbH, CN=東京 \u200b"

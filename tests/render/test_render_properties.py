@@ -60,7 +60,11 @@ def test_escape_leaves_no_control_character_and_is_idempotent(text: str) -> None
     assert CONTROL.search(escaped) is None
     assert escape(escaped) == escaped
     if "\\" not in text:  # nothing lost: the escapes read back to the text
-        back = re.sub(r"\\([0-9A-F]{2})", lambda m: chr(int(m[1], 16)), escaped)
+        back = re.sub(
+            r"\\(?:u([0-9A-F]{4})|([0-9A-F]{2}))",
+            lambda m: chr(int(m[1] or m[2], 16)),
+            escaped,
+        )
         assert back == text
     assert all("\n" not in line for line in split_lines(text))
     assert "\n".join(split_lines(text.replace("\r\n", "\n"))) == text.replace("\r\n", "\n")
