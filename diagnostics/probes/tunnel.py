@@ -108,7 +108,7 @@ class _TunnelProtocol(Protocol):
         done: defer.Deferred[IProtocol],
     ) -> None:
         self.endpoint = endpoint
-        self.factory = factory
+        self.application = factory  # not "factory": Factory.buildProtocol sets that
         self.done = done
         self.buffer = bytearray()
         self.inner: IProtocol | None = None
@@ -178,7 +178,7 @@ class _TunnelProtocol(Protocol):
             record.stage = "open"
             record.tunnels += 1
             assert self.transport is not None
-            inner = self.factory.buildProtocol(self.transport.getPeer())
+            inner = self.application.buildProtocol(self.transport.getPeer())
             if inner is None:
                 self._refuse(TunnelError("internal", "the probe's protocol factory gave none"))
                 return
