@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support import ftpservers, servers
-from tests.support.proxy import ConnectProxy, connect_proxy
+from tests.support.proxy import connect_proxy
 from tests.support.servers import PKIFiles, ServerProcess
 
 PASSWORD = "Pr0xy-Secret-Horse"
