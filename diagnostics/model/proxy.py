@@ -75,7 +75,9 @@ class Proxy:
         return attrs.evolve(self, password=password)
 
 
-def parse_proxy_url(text: str, *, origin: str = "--proxy", from_environment: bool = False) -> Proxy:
+def parse_proxy_url(
+    text: str, *, origin: str = "--proxy", from_environment: bool = False, label: str | None = None
+) -> Proxy:
     """The proxy of ``http://[user@]host:port``; :class:`ProxyURLError` with one line otherwise.
 
     A password in the URL is refused on the command line and in configuration files
