@@ -23,6 +23,7 @@ from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import implementer
 
 from diagnostics.model.certificates import is_ip_literal
+from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.escape import escape
 from diagnostics.model.proxy import Proxy
 from diagnostics.model.result import ProxyFacts
@@ -53,11 +54,15 @@ def direct_endpoint(reactor: Any, host: str, port: int, timeout: float) -> IStre
     return endpoint_class(reactor, host, port, timeout=seconds)
 
 
-class TunnelError(error.ConnectError):
-    """The proxy did not open the tunnel; ``kind`` names why (``proxy_refused``…)."""
+class TunnelError(TlsdiagError, error.ConnectError):
+    """The proxy did not open the tunnel; ``kind`` names why (``proxy_refused``…).
+
+    A connection error as Twisted's are: whatever handles a failed connection (an FTPS
+    data connection, a side check) handles a tunnel that did not open.
+    """
 
     def __init__(self, kind: str, message: str) -> None:
-        super().__init__(string=message)  # type: ignore[no-untyped-call]
+        error.ConnectError.__init__(self, string=message)  # type: ignore[no-untyped-call]
         self.kind = kind
         self.message = message
 
