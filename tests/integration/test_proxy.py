@@ -333,3 +333,16 @@ def test_ftps_control_and_data_through_the_proxy(
     assert result["proxy"]["tunnels"] == len(connects) >= 2
     # Through a proxy the server's address is not known here: no PASV address verdict.
     assert "ftps_pasv_address" not in ids(result)
+
+
+def test_partner_report_names_the_proxy(
+    server: ServerProcess, files: PKIFiles, tmp_path: Path
+) -> None:
+    """The partner report's facts hold the proxy and its answer."""
+    report = tmp_path / "report.md"
+    with connect_proxy() as proxy:
+        run = servers.run_tlsdiag(
+            "probe", server.url(), "--ca", files.root, "--proxy", proxy.url(), "--report", report
+        )
+    assert run.returncode == 0, run.stderr
+    assert f"{proxy.url()} (CONNECT: 200 Connection established)" in report.read_text()
