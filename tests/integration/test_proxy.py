@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
+from diagnostics.model.jsonform import schema
 from tests.support import ftpservers, servers
+from tests.support.processes import read_lines, start_tlsdiag, stop, wait_for
 from tests.support.proxy import connect_proxy
 from tests.support.servers import PKIFiles, ServerProcess
 
@@ -37,7 +41,9 @@ def probe(
     """``tlsdiag probe URL --ca ROOT --format json ARGS``: the run and its JSON result."""
     run = servers.run_tlsdiag("probe", url, "--ca", files.root, "--format", "json", *args, env=env)
     assert run.stdout.strip(), run.stderr
-    return run, json.loads(run.stdout)
+    result = json.loads(run.stdout)
+    jsonschema.validate(result, schema())
+    return run, result
 
 
 def ids(result: dict[str, Any]) -> list[str]:
@@ -346,3 +352,59 @@ def test_partner_report_names_the_proxy(
         )
     assert run.returncode == 0, run.stderr
     assert f"{proxy.url()} (CONNECT: 200 Connection established)" in report.read_text()
+
+
+def test_version_matrix_connections_are_tunnels_too(server: ServerProcess, files: PKIFiles) -> None:
+    """--versions makes one more connection per TLS version: each one is a CONNECT."""
+    with connect_proxy() as proxy:
+        run, result = probe(server.url(), files, "--proxy", proxy.url(), "--versions")
+        connects = proxy.connects
+    assert run.returncode in (0, 1), result["findings"]
+    assert len(result["versions"]) == 4
+    assert len(connects) == 1 + sum(v["outcome"] != "unsupported" for v in result["versions"])
+    assert {c.port for c in connects} == {server.port}
+    assert result["proxy"]["tunnels"] == 1  # the main probe's own; each attempt has its own
+
+
+def test_daemon_target_probes_through_the_proxy(
+    server: ServerProcess, files: PKIFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon target with proxy and proxy_password_env: the proxy gets the CONNECT with the
+    credentials, client.jsonl holds the proxy facts, no log holds the password."""
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    logs = tmp_path / "logs"
+    with connect_proxy(users={"alice": PASSWORD}) as proxy:
+        config = tmp_path / "tlsdiag.toml"
+        config.write_text(
+            f"""
+[daemon]
+log_dir = "{logs}"
+metrics_listen = "127.0.0.1:{servers.free_port()}"
+[[target]]
+url = "{server.url()}"
+ca = ["{files.root}"]
+interval = 1
+proxy = "{proxy.url("alice")}"
+proxy_password_env = "{PASSWORD_ENV}"
+"""
+        )
+        daemon = start_tlsdiag(
+            "daemon", "--config", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            events = wait_for(
+                "a probe in client.jsonl",
+                lambda: [e for e in read_lines(logs / "client.jsonl") if "tlsdiag" in e],
+                daemon,
+            )
+        finally:
+            assert stop(daemon) == 0
+        connects = proxy.connects
+    result = events[0]["tlsdiag"]
+    assert result["status"] == "ok", result["findings"]
+    assert result["proxy"]["status"] == 200 and result["proxy"]["credentials_sent"] is True
+    assert connects[0].authority == f"127.0.0.1:{server.port}"
+    assert connects[0].headers["proxy-authorization"].startswith("Basic ")
+    for path in logs.rglob("*"):
+        if path.is_file():
+            assert PASSWORD not in path.read_text(errors="replace"), path
