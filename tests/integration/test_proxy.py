@@ -408,3 +408,25 @@ proxy_password_env = "{PASSWORD_ENV}"
     for path in logs.rglob("*"):
         if path.is_file():
             assert PASSWORD not in path.read_text(errors="replace"), path
+
+
+@pytest.mark.skipif(not ftpservers.vsftpd_available(), reason="vsftpd is not installed")
+def test_implicit_ftps_with_session_reuse_through_the_proxy(
+    files: PKIFiles, tmp_path: Path
+) -> None:
+    """vsftpd (implicit, require_ssl_reuse): the data tunnel's handshake resumes the control
+    tunnel's TLS session, so the listing is accepted through the proxy too."""
+    directory = tmp_path / "vsftpd"
+    directory.mkdir()
+    ftp_server = ftpservers.start_vsftpd(directory, files, implicit=True)
+    try:
+        with connect_proxy() as proxy:
+            _, result = probe(ftp_server.url("ftps"), files, "--proxy", proxy.url())
+            connects = proxy.connects
+    finally:
+        ftp_server.stop()
+    assert result["failed_phase"] is None, result["error"]
+    data = result["ftp"]["data_channel"]
+    assert data["ok"] is True and data["resumed"] is True
+    assert connects[0].port == ftp_server.port
+    assert data["port"] in [c.port for c in connects[1:]]
