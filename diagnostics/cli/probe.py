@@ -29,6 +29,12 @@ from diagnostics.cli.options import (
 )
 from diagnostics.model.files import FileError, decode_text, read_bounded
 from diagnostics.model.options import ProbeOptions, TrustConfig
+from diagnostics.model.proxy import (
+    ProxySettings,
+    ProxyURLError,
+    parse_proxy_url,
+    proxy_from_environment,
+)
 from diagnostics.model.result import ProbeResult, Target
 from diagnostics.model.target import TargetError, parse_target, servername_problem
 
@@ -166,6 +172,7 @@ def register(subparsers: Any) -> None:
         const=6,
         help="connect over IPv6 only (default: either)",
     )
+    _add_proxy_options(probe)
     add_output(probe, ("text", "s_client", "json"))
     probe.add_argument(
         "--report",
@@ -177,6 +184,59 @@ def register(subparsers: Any) -> None:
     add_log_dir(probe)
     add_expiry_windows(probe)
     probe.set_defaults(handler=run)
+
+
+# -- HTTP CONNECT proxy ----------------------------------------------------------------------
+
+
+def _add_proxy_options(probe: argparse.ArgumentParser) -> None:
+    group = probe.add_argument_group("HTTP proxy")
+    group.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="tunnel every connection through this HTTP proxy with CONNECT: "
+        "http://[USER@]HOST:PORT (default: none, direct connections)",
+    )
+    group.add_argument(
+        "--proxy-password-env",
+        metavar="VAR",
+        help="the environment variable holding the proxy user's password, sent as "
+        "Proxy-Authorization: Basic (default: no password)",
+    )
+    group.add_argument(
+        "--proxy-from-env",
+        action="store_true",
+        help="use the proxy of https_proxy, HTTPS_PROXY, all_proxy or ALL_PROXY and the "
+        "exceptions of NO_PROXY (default: off; the environment is never read without it)",
+    )
+
+
+def _proxy(args: argparse.Namespace) -> ProxySettings | None:
+    """The proxy settings of ``--proxy``/``--proxy-from-env``; UsageError when unusable."""
+    if args.proxy is not None and args.proxy_from_env:
+        raise UsageError("give either --proxy URL or --proxy-from-env, not both")
+    try:
+        if args.proxy is not None:
+            settings: ProxySettings | None = ProxySettings(parse_proxy_url(args.proxy))
+        elif args.proxy_from_env:
+            settings = proxy_from_environment(os.environ)
+        else:
+            settings = None
+    except ProxyURLError as exc:
+        raise UsageError(str(exc)) from None
+    if args.proxy_password_env is None:
+        return settings
+    if settings is None:
+        raise UsageError(
+            "--proxy-password-env is the password of a proxy: give --proxy URL "
+            "(or --proxy-from-env with a proxy variable set)"
+        )
+    if settings.proxy.user is None:
+        raise UsageError(
+            "--proxy-password-env: the proxy URL names no user; write it as http://USER@HOST:PORT"
+        )
+    password = secret_from_env(args.proxy_password_env, "--proxy-password-env")
+    return attrs.evolve(settings, proxy=settings.proxy.with_password(password))
 
 
 _COMMENT = re.compile(r"(?:^|\s)#.*$")
@@ -263,6 +323,7 @@ def _options(args: argparse.Namespace) -> ProbeOptions:
         critical_days=args.critical_days,
         versions=args.versions,
         followups=not args.no_followups,
+        proxy=_proxy(args),
     )
 
 

@@ -38,6 +38,7 @@ from diagnostics.model.files import (
     wrong_material,
 )
 from diagnostics.model.options import ProbeOptions, TrustConfig
+from diagnostics.model.proxy import ProxySettings, ProxyURLError, parse_proxy_url
 from diagnostics.model.result import Target
 from diagnostics.model.target import TargetError, parse_target, servername_problem
 
@@ -73,6 +74,8 @@ SETTING_KEYS = (
     "data_channel",
     "versions",
     "followups",
+    "proxy",
+    "proxy_password_env",
 )
 DAEMON_KEYS = (
     "log_dir",
@@ -454,7 +457,14 @@ class _Checker:
                 path = self.file_name(table, where, key)
                 # A bad file is reported once, here; the pair is not reported again as half.
                 values[key] = _REPORTED if path is None else path
-        for key in ("servername", "user", "password_env", "key_password_env"):
+        if "proxy" in table:
+            url = self.string(table, where, "proxy", None)
+            try:
+                values["proxy"] = None if url is None else parse_proxy_url(url, label="")
+            except ProxyURLError as exc:
+                self.problem(f"{where}.proxy", str(exc))
+                values["proxy"] = _REPORTED
+        for key in ("servername", "user", "password_env", "key_password_env", "proxy_password_env"):
             text = self.string(table, where, key, None)
             if text is not None:
                 values[key] = text
@@ -479,6 +489,9 @@ class _Checker:
                 values["labels"] = labels
         if "password_env" in values and self.environment(values["password_env"], where) is None:
             del values["password_env"]
+        proxy_secret = values.get("proxy_password_env")
+        if proxy_secret is not None and self.environment(proxy_secret, where, "proxy_") is None:
+            values["proxy_password_env"] = _REPORTED
         secret_env = values.get("key_password_env")
         if secret_env is not None and self.environment(secret_env, where, "key_") is None:
             values["key_password_env"] = _REPORTED  # the key is not checked without it
@@ -531,7 +544,8 @@ class _Checker:
                     f"{critical} is more than warn_days ({warn}); critical comes later than warn",
                 )
             ok = False
-        if not ok:
+        proxy = self.proxy_settings(values, where, mine)
+        if not ok or proxy is _REPORTED:
             return None
         password_env = values.get("password_env")
         options = ProbeOptions(
@@ -551,6 +565,7 @@ class _Checker:
             crl_from_cdp=values.get("crl_from_cdp", defaults.crl_from_cdp),
             versions=values.get("versions", defaults.versions),
             followups=values.get("followups", defaults.followups),
+            proxy=proxy if isinstance(proxy, ProxySettings) else None,
             warn_days=warn,
             critical_days=critical,
             caller=DAEMON_PROBE,
@@ -563,6 +578,27 @@ class _Checker:
             labels=values.get("labels", {}),
             interval=values.get("interval", DEFAULT_INTERVAL),
         )
+
+    def proxy_settings(
+        self, values: Mapping[str, Any], where: str, mine: Mapping[str, Any]
+    ) -> ProxySettings | str | None:
+        """The proxy of merged values with its password; ``_REPORTED`` when unusable."""
+        proxy, secret_env = values.get("proxy"), values.get("proxy_password_env")
+        if _REPORTED in (proxy, secret_env):
+            return _REPORTED
+        if secret_env is not None and (proxy is None or proxy.user is None):
+            if "proxy" in mine or "proxy_password_env" in mine:
+                need = "a proxy" if proxy is None else "a user in the proxy URL"
+                self.problem(
+                    f"{where}.proxy_password_env",
+                    f"is the proxy user's password: it needs {need} "
+                    '(proxy = "http://USER@HOST:PORT")',
+                )
+            return _REPORTED
+        if proxy is None:
+            return None
+        password = self.environ[secret_env] if secret_env is not None else None
+        return ProxySettings(proxy.with_password(password))
 
     def pair_problem(self, cert: str, key: str, password: str | None) -> str | None:
         """Why the key of ``key`` cannot be opened or does not belong to ``cert``; cached."""

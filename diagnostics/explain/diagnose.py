@@ -31,6 +31,7 @@ from diagnostics.explain.lint import (
     weak_key,
 )
 from diagnostics.explain.ocsp import staple_findings
+from diagnostics.explain.proxy import PROXY_KINDS, proxy_finding
 from diagnostics.explain.wording import ago, sentence
 from diagnostics.model import certificates, revocation
 from diagnostics.model.caller import PROBE, Caller
@@ -372,6 +373,8 @@ class _Diagnosis:
                 "The result holds what was captured before the error.",
                 "This is a bug in tlsdiag; please report it together with the JSON result.",
             )
+        if failure.kind in PROXY_KINDS:
+            return proxy_finding(failure, self.result.proxy, self.where, self.caller)
         explained = self.explain_failure(failure)
         if explained is None:
             return Finding(

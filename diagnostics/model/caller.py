@@ -38,6 +38,10 @@ class Caller:
     """That name is also sent to the peer (as SNI)."""
     idle_timeout: str | None = None
     """How a listener's idle bound is raised."""
+    proxy: str = "--proxy http://USER@HOST:PORT"
+    """How the HTTP proxy (and its user) is given."""
+    proxy_password: str = "--proxy-password-env VAR"
+    """How the proxy's password is given."""
 
     def crl_mode(self, mode: str) -> str:
         """The ``crl_check`` option set to ``mode`` (``leaf`` or ``chain``)."""
@@ -79,6 +83,8 @@ DAEMON_PROBE = Caller(
     client_identity='cert = "FILE" and key = "FILE"',
     name='servername = "NAME"',
     name_sent=True,
+    proxy='proxy = "http://USER@HOST:PORT"',
+    proxy_password='proxy_password_env = "VAR"',
 )
 """A daemon's probe (a ``[[target]]`` or a ``/probe`` module): its configuration keys."""
 

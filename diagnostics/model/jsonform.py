@@ -8,6 +8,7 @@ import json
 from importlib import resources
 from typing import Any
 
+import attrs
 from cryptography import x509
 
 from diagnostics.model import certificates
@@ -182,6 +183,7 @@ def result_to_json(result: ProbeResult) -> dict[str, Any]:
             if result.source
             else None
         ),
+        "proxy": attrs.asdict(result.proxy) if result.proxy is not None else None,
         "findings": [finding_to_json(f) for f in result.findings],
         "followups": [attempt_to_json(a) for a in result.followups],
         "versions": [attempt_to_json(a) for a in result.versions],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from diagnostics.model.caller import PROBE, Caller
+from diagnostics.model.proxy import ProxySettings
 
 
 @attrs.frozen
@@ -43,5 +44,7 @@ class ProbeOptions:
     """Try each TLS version alone after the probe (``--versions``, ``versions = true``)."""
     followups: bool = True
     """After a handshake refused for its version or ciphers, find out what the server accepts."""
+    proxy: ProxySettings | None = None
+    """Tunnel every TCP connection through this HTTP proxy (``--proxy``, ``proxy = "…"``)."""
     caller: Caller = PROBE
     """Whose options the remedies name (``tlsdiag probe``'s, or the daemon's keys)."""

@@ -157,6 +157,25 @@ class SourceAddress:
 
 
 @attrs.frozen
+class ProxyFacts:
+    """The HTTP proxy a probe's connections went through, and its answer to ``CONNECT``.
+
+    ``url`` is ``http://host:port`` without credentials; ``status`` and ``reason`` are
+    the status line of the proxy's last answer (None when it gave none);
+    ``authenticate`` is its ``Proxy-Authenticate`` challenge, as sent (407 only);
+    ``tunnels`` counts the tunnels it opened for this probe (control and data
+    connections, side checks).
+    """
+
+    url: str
+    status: int | None = None
+    reason: str | None = None
+    authenticate: str | None = None
+    credentials_sent: bool = False
+    tunnels: int = 0
+
+
+@attrs.frozen
 class HostnameCheck:
     """The result of checking the name used against the leaf certificate."""
 
@@ -280,6 +299,8 @@ class ProbeResult:
     """Handshakes made after a refused one to find its cause (none when it succeeded)."""
     versions: tuple[Attempt, ...] = ()
     """The version matrix (``--versions``): one attempt per TLS version, when asked for."""
+    proxy: ProxyFacts | None = None
+    """The HTTP proxy the probe went through (``--proxy``), or None for a direct probe."""
 
     @property
     def status(self) -> Status:

@@ -55,12 +55,12 @@ from typing import Any
 import attrs
 from OpenSSL import SSL
 from twisted.internet import defer, error
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure as TwistedFailure
 
+from diagnostics.model.certificates import is_ip_literal
 from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.options import ProbeOptions
 from diagnostics.model.result import Failure, Phase, ProbeResult, Target, TLSFacts
@@ -397,8 +397,7 @@ class _Dialogue:
 
 
 def _endpoint(run: ProbeRun, host: str, port: int, timeout: float) -> Any:
-    endpoint_class = TCP6ClientEndpoint if ":" in host else TCP4ClientEndpoint
-    return endpoint_class(run.reactor, host, port, timeout=max(1.0, timeout))
+    return run.endpoint(host, port, max(1.0, timeout))
 
 
 async def _bounded(run: ProbeRun, d: defer.Deferred[Any], seconds: float) -> Any:
@@ -784,7 +783,10 @@ async def _passive(dialogue: _Dialogue) -> tuple[str, int]:
 def _note_pasv_address(dialogue: _Dialogue, address: str) -> None:
     ftp = dialogue.ftp
     ftp["pasv_address"] = address
-    ftp["pasv_address_differs"] = address != dialogue.run.peer_address
+    peer = dialogue.run.peer_address
+    # Through a proxy that resolved a name, the server's address is not known here.
+    known = peer is not None and is_ip_literal(peer)
+    ftp["pasv_address_differs"] = address != peer if known else None
 
 
 async def _pasv_address_check(dialogue: _Dialogue) -> None:

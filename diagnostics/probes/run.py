@@ -24,6 +24,7 @@ from twisted.internet.interfaces import (
     IReactorCore,
     IReactorTCP,
     IReactorTime,
+    IStreamClientEndpoint,
     ITLSTransport,
     ITransport,
 )
@@ -42,6 +43,7 @@ from diagnostics.model.result import (
     Target,
     Timings,
 )
+from diagnostics.probes.tunnel import TunnelEndpoint, TunnelError, TunnelRecord, direct_endpoint
 from diagnostics.tls.creators import RecordingClientCreator, check_hostname
 from diagnostics.tls.recording import unreadable_findings
 from diagnostics.tls.trust import TrustMaterial, ssl_reason
@@ -170,6 +172,9 @@ class ProbeRun:
         self.ftp: dict[str, Any] | None = None
         self.peer_address: str | None = None
         self.source: SourceAddress | None = None  # our end of the first connection
+        proxy = options.proxy.for_target(target) if options.proxy is not None else None
+        self.tunnel = TunnelRecord(proxy) if proxy is not None else None
+        """What the HTTP proxy did, when this probe's connections go through one."""
 
     # -- time --------------------------------------------------------------------------
 
@@ -233,8 +238,24 @@ class ProbeRun:
                 unique.append(item)
         return unique
 
+    def endpoint(self, host: str, port: int, timeout: float | None = None) -> IStreamClientEndpoint:
+        """The one way a probe makes a TCP connection to ``host:port``: direct, or through
+        the HTTP proxy (``CONNECT``); bounded by ``timeout`` (default: the time left)."""
+        seconds = self.remaining() if timeout is None else timeout
+        if self.tunnel is not None:
+            proxy = self.tunnel.proxy
+            return TunnelEndpoint(self.reactor, proxy, host, port, seconds, self.tunnel)
+        return direct_endpoint(self.reactor, host, port, seconds)
+
     async def connect(self, factory: IProtocolFactory) -> IProtocol:
-        """Connect TCP to the first address that answers; the factory's protocol is returned."""
+        """Connect TCP to the first address that answers; the factory's protocol is returned.
+
+        Through a proxy the target's name is not resolved here: the proxy resolves it.
+        """
+        if self.tunnel is not None:
+            self.phase = Phase.CONNECT
+            protocol = await self.endpoint(self.target.host, self.target.port).connect(factory)
+            return self._connected(protocol, self.target.host)
         addresses = await self.resolve()
         self.phase = Phase.CONNECT
         last: BaseException | None = None
@@ -248,13 +269,16 @@ class ProbeRun:
             except (error.ConnectError, OSError) as exc:
                 last = exc
                 continue
-            self.peer_address = address
-            self.connected_at = self.reactor.seconds()
-            self.transport = getattr(protocol, "transport", None)
-            self.source = _source_of(self.transport)
-            return protocol
+            return self._connected(protocol, address)
         assert last is not None
         raise last
+
+    def _connected(self, protocol: IProtocol, address: str) -> IProtocol:
+        self.peer_address = address
+        self.connected_at = self.reactor.seconds()
+        self.transport = getattr(protocol, "transport", None)
+        self.source = _source_of(self.transport)
+        return protocol
 
     # -- TLS ---------------------------------------------------------------------------
 
@@ -379,6 +403,8 @@ class ProbeRun:
         """Turn any exception into a failure in the current phase."""
         if isinstance(exc, ProbeAborted):
             return exc.failure
+        if isinstance(exc, TunnelError):
+            return Failure(phase=self.phase, kind=exc.kind, message=exc.message)
         kind, reason = _classify(exc)
         if kind == "timeout":
             return Failure(
@@ -432,6 +458,7 @@ class ProbeRun:
             ocsp=capture.ocsp if capture else None,
             findings=unreadable_findings(capture, peer) if capture else (),
             source=self.source,
+            proxy=self.tunnel.facts() if self.tunnel is not None else None,
         )
 
 

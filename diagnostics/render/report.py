@@ -222,6 +222,10 @@ def _protocol_facts(result: Mapping[str, Any]) -> list[tuple[str, str]]:
     source = result.get("source")
     if source:
         facts.append(("source", f"{source.get('address')}:{source.get('port')}"))
+    proxy = result.get("proxy")
+    if proxy:
+        answer = f"{proxy.get('status')} {proxy.get('reason') or ''}".rstrip()
+        facts.append(("proxy", f"{proxy.get('url')} (CONNECT: {answer})"))
     http = result.get("http") or {}
     if http.get("status") is not None:
         facts.append(("HTTP status", str(http.get("status"))))

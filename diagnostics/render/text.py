@@ -110,6 +110,10 @@ def render_text(result: ProbeResult, *, colour: bool = False) -> str:
 def _fact_lines(result: ProbeResult) -> list[str]:
     """What was seen, between the verdict and the findings (not yet escaped)."""
     lines = []
+    if result.proxy is not None:
+        proxy = result.proxy
+        answer = f"{proxy.status} {proxy.reason or ''}".rstrip() if proxy.status else "no answer"
+        lines.append(f"  proxy: {proxy.url} (CONNECT: {answer}, {proxy.tunnels} tunnel(s))")
     tls = result.tls
     if tls is not None:
         reused = ", session resumed" if tls.session_reused else ""
