@@ -43,5 +43,9 @@ class ProbeOptions:
     """Try each TLS version alone after the probe (``--versions``, ``versions = true``)."""
     followups: bool = True
     """After a handshake refused for its version or ciphers, find out what the server accepts."""
+    sni_compare: bool = False
+    """After the probe, one handshake without SNI to compare the leaf served (``--sni-compare``)."""
+    send_sni: bool = True
+    """Send SNI for a DNS name (off only for the handshake of ``--sni-compare``)."""
     caller: Caller = PROBE
     """Whose options the remedies name (``tlsdiag probe``'s, or the daemon's keys)."""

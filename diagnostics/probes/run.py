@@ -34,7 +34,9 @@ from twisted.python.failure import Failure as TwistedFailure
 from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.options import ProbeOptions
 from diagnostics.model.result import (
+    AddressTried,
     ClientAuth,
+    Connection,
     Failure,
     Phase,
     ProbeResult,
@@ -170,6 +172,7 @@ class ProbeRun:
         self.ftp: dict[str, Any] | None = None
         self.peer_address: str | None = None
         self.source: SourceAddress | None = None  # our end of the first connection
+        self.connection: Connection | None = None
 
     # -- time --------------------------------------------------------------------------
 
@@ -238,6 +241,7 @@ class ProbeRun:
         addresses = await self.resolve()
         self.phase = Phase.CONNECT
         last: BaseException | None = None
+        tried: list[AddressTried] = []
         for fam, address in addresses:
             endpoint_class = TCP6ClientEndpoint if fam == 6 else TCP4ClientEndpoint
             endpoint = endpoint_class(
@@ -247,7 +251,10 @@ class ProbeRun:
                 protocol = await endpoint.connect(factory)
             except (error.ConnectError, OSError) as exc:
                 last = exc
+                tried.append(AddressTried(address, fam, _classify(exc)[0]))
+                self.connection = Connection(None, None, tuple(tried))
                 continue
+            self.connection = Connection(address, fam, tuple(tried))
             self.peer_address = address
             self.connected_at = self.reactor.seconds()
             self.transport = getattr(protocol, "transport", None)
@@ -260,7 +267,8 @@ class ProbeRun:
 
     def new_creator(self) -> RecordingClientCreator:
         """A recording client creator for this target (one per TLS connection)."""
-        return RecordingClientCreator(self.material.context, self.target.verify_name)
+        servername = self.target.verify_name if self.options.send_sni else None
+        return RecordingClientCreator(self.material.context, servername)
 
     async def connect_tls(self) -> Stream:
         """TCP connect, then a TLS handshake from the first byte; the stream is returned."""
@@ -432,6 +440,7 @@ class ProbeRun:
             ocsp=capture.ocsp if capture else None,
             findings=unreadable_findings(capture, peer) if capture else (),
             source=self.source,
+            connection=self.connection,
         )
 
 
