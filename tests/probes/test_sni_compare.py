@@ -46,9 +46,9 @@ def _write(directory: Path, stem: str, issued: pki.Issued) -> tuple[Path, Path]:
     return cert, key
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    directory = tmp_path_factory.mktemp("sni")
+def write_certs(directory: Path) -> Certs:
+    """A fresh root with a localhost certificate and a default.example one, as files."""
+    directory.mkdir(parents=True, exist_ok=True)
     root = pki.make_ca("SNI Test Root CA")
     root_file = directory / "root.pem"
     root_file.write_bytes(pki.pem([root.cert]))
