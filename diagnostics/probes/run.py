@@ -237,16 +237,21 @@ class ProbeRun:
         return unique
 
     async def connect(self, factory: IProtocolFactory) -> IProtocol:
-        """Connect TCP to the first address that answers; the factory's protocol is returned."""
+        """Connect TCP to the first address that answers; the factory's protocol is returned.
+
+        The addresses are tried in order, each within its share of the time left; the
+        ones that failed are recorded in ``connection``.
+        """
         addresses = await self.resolve()
         self.phase = Phase.CONNECT
         last: BaseException | None = None
         tried: list[AddressTried] = []
-        for fam, address in addresses:
+        for index, (fam, address) in enumerate(addresses):
             endpoint_class = TCP6ClientEndpoint if fam == 6 else TCP4ClientEndpoint
-            endpoint = endpoint_class(
-                self.reactor, address, self.target.port, timeout=self.remaining()
-            )
+            # An address that never answers (a black-holed IPv6 route) must leave time for
+            # the next ones: each gets its share of what is left, the last one all of it.
+            share = self.remaining() / (len(addresses) - index)
+            endpoint = endpoint_class(self.reactor, address, self.target.port, timeout=share)
             try:
                 protocol = await endpoint.connect(factory)
             except (error.ConnectError, OSError) as exc:

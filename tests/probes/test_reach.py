@@ -20,9 +20,14 @@ from typing import Any
 
 import jsonschema
 import pytest
+from twisted.internet import error
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure as TwistedFailure
 
+import diagnostics
 from diagnostics.model.jsonform import schema
-from tests.support import ftpservers, servers
+from diagnostics.model.result import AddressTried
+from tests.support import ftpservers, resolving, servers
 
 pytestmark = pytest.mark.skipif(servers.OPENSSL is None, reason="needs the openssl command")
 needs_ipv6 = pytest.mark.skipif(not servers.ipv6_loopback(), reason="no ::1 on this machine")
@@ -202,3 +207,26 @@ def test_every_address_refused() -> None:
     assert result["connection"]["address"] is None
     assert [t["address"] for t in result["connection"]["tried"]] == ["127.0.0.2", "127.0.0.1"]
     assert "address_fallback" not in _ids(result)
+
+
+def test_each_address_gets_its_share_of_the_time() -> None:
+    """An address that never answers does not eat the whole timeout: with two addresses the
+    first gets half of it, the next one what is left; the first's error is recorded."""
+    reactor = MemoryReactorClock()
+    reactor.nameResolver = resolving.FixedResolver(["::1", "127.0.0.1"])  # type: ignore[assignment]
+    target = diagnostics.parse_target("tls://partner.test:8443")
+    results: list[diagnostics.ProbeResult] = []
+    diagnostics.probe(reactor, target, diagnostics.ProbeOptions(timeout=10.0)).addCallback(
+        results.append
+    )
+    first = reactor.tcpClients[0]
+    assert (first[0], first[3]) == ("::1", 5.0)
+    reactor.advance(5.0)
+    connector = reactor.connectors[0]
+    first[2].clientConnectionFailed(connector, TwistedFailure(error.TimeoutError()))
+    second = reactor.tcpClients[1]
+    assert (second[0], second[3]) == ("127.0.0.1", 5.0)
+    reactor.advance(6.0)
+    (result,) = results
+    assert result.connection is not None
+    assert result.connection.tried == (AddressTried("::1", 6, "timeout"),)

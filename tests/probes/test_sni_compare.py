@@ -21,7 +21,7 @@ import pytest
 
 from diagnostics.model.certificates import key_pem
 from diagnostics.model.jsonform import schema
-from tests.support import pki, servers
+from tests.support import ftpservers, pki, servers
 from tests.support.hostile import LoopbackServer
 
 pytestmark = pytest.mark.skipif(servers.OPENSSL is None, reason="needs the openssl command")
@@ -200,3 +200,23 @@ def test_ftpes_is_refused_with_one_line() -> None:
     assert run.stdout == ""
     assert len(run.stderr.strip().splitlines()) == 1
     assert "--sni-compare is not made for ftpes://" in run.stderr
+
+
+@pytest.mark.skipif(not ftpservers.vsftpd_available(), reason="vsftpd is not installed")
+def test_implicit_ftps(tmp_path: Path) -> None:
+    """ftps:// (TLS from the first byte): the handshake without SNI goes to the implicit port
+    too; vsftpd has one certificate, so it is the same."""
+    files = servers.write_pki(tmp_path / "pki", prefix="FTPS", key_type="rsa")
+    server = ftpservers.start_vsftpd(tmp_path, files, implicit=True)
+    try:
+        run = servers.run_tlsdiag(
+            "probe", server.url("ftps"), "--ca", files.root, "--sni-compare", "--format", "json"
+        )
+    finally:
+        server.stop()
+    result = json.loads(run.stdout)
+    assert result["target"]["servername"] == "localhost"
+    compared = result["sni_compare"]
+    assert (compared["without_sni"]["outcome"], compared["differs"]) == ("accepted", False)
+    assert compared["with_sni"]["sha256"] == files.leaf_sha256
+    assert "sni_certificate_same" in _ids(result)
