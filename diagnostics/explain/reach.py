@@ -8,7 +8,16 @@ from __future__ import annotations
 from cryptography import x509
 
 from diagnostics.model import certificates
-from diagnostics.model.result import Connection, Finding, ProbeResult, Severity, Side, SNIComparison
+from diagnostics.model.result import (
+    SCHEMES,
+    Connection,
+    Finding,
+    ProbeResult,
+    Scheme,
+    Severity,
+    Side,
+    SNIComparison,
+)
 
 __all__ = ["address_findings", "reach_findings", "sni_findings"]
 
@@ -60,11 +69,25 @@ def _verdict(compared: SNIComparison, name: str) -> str:
 
 
 def sni_findings(
-    where: str, with_sni: x509.Certificate | None, compared: SNIComparison
+    where: str,
+    with_sni: x509.Certificate | None,
+    compared: SNIComparison,
+    scheme: Scheme | None = None,
 ) -> list[Finding]:
     """What the handshake without SNI showed, beside the probe's own (``--sni-compare``)."""
     name = compared.servername or "the name"
+    if with_sni is None:
+        return []  # the probe itself got no certificate: its own failure says why
     if compared.outcome in ("skipped", "failed"):
+        if scheme is not None and not scheme.tls_first:
+            remedy = "Compare on the implicit FTPS port (ftps://), where TLS comes first."
+        elif compared.servername is None:
+            remedy = (
+                "Probe by the host name, or give it as the server name (--servername; daemon: "
+                "servername): SNI is never sent for an IP address."
+            )
+        else:
+            remedy = "Probe again (with a longer timeout if it ran out)."
         return [
             Finding(
                 "sni_compare_incomplete",
@@ -72,7 +95,7 @@ def sni_findings(
                 Side.EITHER,
                 f"{where}: the handshake without SNI was {compared.outcome}: {compared.reason}.",
                 "The certificate served to clients that send no SNI is not known.",
-                "Probe again with a longer --timeout, or by the host name rather than the address.",
+                remedy,
             )
         ]
     if compared.outcome == "refused":
@@ -89,7 +112,7 @@ def sni_findings(
                 f"for {name}, or make the clients send SNI (server name {name}).",
             )
         ]
-    if with_sni is None or compared.leaf is None:
+    if compared.leaf is None:
         return []
     if certificates.sha256_hex(compared.leaf) == certificates.sha256_hex(with_sni):
         return [
@@ -122,5 +145,7 @@ def reach_findings(where: str, result: ProbeResult) -> list[Finding]:
     """The findings about how the server was reached: address fallback, SNI comparison."""
     found = address_findings(where, result.target.port, result.connection)
     if result.sni_compare is not None:
-        found += sni_findings(where, result.leaf, result.sni_compare)
+        scheme = result.target.scheme
+        known = Scheme(scheme) if scheme in SCHEMES else None
+        found += sni_findings(where, result.leaf, result.sni_compare, known)
     return found

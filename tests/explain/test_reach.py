@@ -13,6 +13,7 @@ from diagnostics.model.result import (
     AddressTried,
     Connection,
     ProbeResult,
+    Scheme,
     Severity,
     Side,
     SNIComparison,
@@ -86,3 +87,17 @@ def test_diagnosis_keeps_an_error_primary_and_diagnosing_twice_adds_nothing() ->
     assert "sni_required" in ids
     assert once.findings[0].id == "expired"
     assert diagnose(once).findings == once.findings
+
+
+def test_incomplete_comparison_remedies() -> None:
+    """A comparison not made says what to do about it; none when the probe got no certificate."""
+    root = pki.make_ca("Root")
+    mine = pki.issue(root, "localhost").cert
+    skipped = SNIComparison("localhost", "skipped", reason="not made for ftpes://")
+    (ftpes,) = sni_findings(WHERE, mine, skipped, Scheme.FTPES)
+    assert "implicit FTPS port" in ftpes.remedy
+    by_address = SNIComparison(None, "skipped", reason="the probe sent no SNI")
+    (address,) = sni_findings(WHERE, mine, by_address, Scheme.TLS)
+    assert "--servername" in address.remedy
+    assert (address.id, address.severity) == ("sni_compare_incomplete", Severity.INFO)
+    assert sni_findings(WHERE, None, skipped, Scheme.TLS) == []

@@ -59,6 +59,11 @@ def write_certs(directory: Path) -> Certs:
     )
 
 
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    return write_certs(tmp_path_factory.mktemp("sni"))
+
+
 def _probe(url: str, certs: Certs, *more: str) -> tuple[int, dict[str, Any]]:
     run = servers.run_tlsdiag(
         "probe", url, "--ca", certs.root, "--servername", "localhost", "--format", "json", *more
