@@ -36,7 +36,12 @@ from diagnostics.model.proxy import (
     proxy_from_environment,
 )
 from diagnostics.model.result import ProbeResult, Target
-from diagnostics.model.target import TargetError, parse_target, servername_problem
+from diagnostics.model.target import (
+    TargetError,
+    parse_target,
+    servername_problem,
+    sni_compare_problem,
+)
 
 EPILOG = """\
 URL schemes:
@@ -173,6 +178,7 @@ def register(subparsers: Any) -> None:
         help="connect over IPv6 only (default: either)",
     )
     _add_proxy_options(probe)
+    _add_sni_compare(probe)
     add_output(probe, ("text", "s_client", "json"))
     probe.add_argument(
         "--report",
@@ -292,6 +298,26 @@ def _targets(args: argparse.Namespace) -> list[Target]:
     return targets
 
 
+# -- the handshake without SNI (--sni-compare) ------------------------------------------
+
+
+def _add_sni_compare(probe: argparse.ArgumentParser) -> None:
+    probe.add_argument(
+        "--sni-compare",
+        action="store_true",
+        help="after the probe, one handshake without SNI (within --timeout): report when the "
+        "server sends another certificate, or none, to clients that send no SNI; tls, https "
+        "and ftps only (default: off)",
+    )
+
+
+def _check_sni_compare(args: argparse.Namespace, targets: list[Target]) -> None:
+    if args.sni_compare:
+        for target in targets:
+            if problem := sni_compare_problem(target.scheme):
+                raise UsageError(f"--sni-compare {problem}: {target.url}")
+
+
 def _options(args: argparse.Namespace) -> ProbeOptions:
     password = secret_from_env(args.password_env, "--password-env") or "anonymous@"
     if bool(args.cert) != bool(args.key):
@@ -324,6 +350,7 @@ def _options(args: argparse.Namespace) -> ProbeOptions:
         versions=args.versions,
         followups=not args.no_followups,
         proxy=_proxy(args),
+        sni_compare=args.sni_compare,
     )
 
 
@@ -347,6 +374,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     """Probe every target; the worst exit code of their results."""
     targets = _targets(args)
     options = _options(args)
+    _check_sni_compare(args, targets)
     report_fmt = None
     if args.report is not None:
         from diagnostics.cli.report import check_report_path

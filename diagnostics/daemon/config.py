@@ -40,7 +40,12 @@ from diagnostics.model.files import (
 from diagnostics.model.options import ProbeOptions, TrustConfig
 from diagnostics.model.proxy import ProxySettings, ProxyURLError, parse_proxy_url
 from diagnostics.model.result import Target
-from diagnostics.model.target import TargetError, parse_target, servername_problem
+from diagnostics.model.target import (
+    TargetError,
+    parse_target,
+    servername_problem,
+    sni_compare_problem,
+)
 
 DEFAULT_CONFIG = os.path.join("config", "tlsdiag.toml")
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9130"
@@ -76,6 +81,8 @@ SETTING_KEYS = (
     "followups",
     "proxy",
     "proxy_password_env",
+    "sni_compare",
+    "family",
 )
 DAEMON_KEYS = (
     "log_dir",
@@ -415,6 +422,10 @@ class _Checker:
             if target.url in seen:
                 self.problem(f"{where}.url", f"{url!r} is already target[{seen[target.url]}].url")
                 continue
+            compare = entry.get("sni_compare") is True
+            if compare and (problem := sni_compare_problem(target.scheme)):
+                self.problem(f"{where}.sni_compare", problem)
+                continue
             seen[target.url] = index
             if settings is not None:
                 targets.append(TargetConfig(target, settings))
@@ -438,6 +449,19 @@ class _Checker:
             if settings is not None:
                 modules[name] = settings
         return modules
+
+    def reach_values(self, table: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """``sni_compare`` (true or false) and ``family`` (4 or 6), checked."""
+        values: dict[str, Any] = {}
+        flag = self.boolean(table, where, "sni_compare")
+        if flag is not None:
+            values["sni_compare"] = flag
+        family = self.integer(table, where, "family", None, minimum=None)
+        if family is not None and family not in (4, 6):
+            self.problem(f"{where}.family", f"must be 4 or 6, not {family}")
+        elif family is not None:
+            values["family"] = family
+        return values
 
     def settings_values(self, table: Mapping[str, Any], where: str) -> dict[str, Any]:
         """Type-checked, path-resolved values of one table; bad ones are left out."""
@@ -475,6 +499,7 @@ class _Checker:
             flag = self.boolean(table, where, key)
             if flag is not None:
                 values[key] = flag
+        values.update(self.reach_values(table, where))
         for key, low, high in (("interval", 1.0, 86400.0 * 7), ("timeout", 0.1, 3600.0)):
             number = self.number(table, where, key, low, high)
             if number is not None:
@@ -566,6 +591,8 @@ class _Checker:
             versions=values.get("versions", defaults.versions),
             followups=values.get("followups", defaults.followups),
             proxy=proxy if isinstance(proxy, ProxySettings) else None,
+            sni_compare=values.get("sni_compare", defaults.sni_compare),
+            family=values.get("family", defaults.family),
             warn_days=warn,
             critical_days=critical,
             caller=DAEMON_PROBE,

@@ -32,6 +32,7 @@ from diagnostics.explain.lint import (
 )
 from diagnostics.explain.ocsp import staple_findings
 from diagnostics.explain.proxy import PROXY_KINDS, proxy_finding
+from diagnostics.explain.reach import reach_findings
 from diagnostics.explain.wording import ago, sentence
 from diagnostics.model import certificates, revocation
 from diagnostics.model.caller import PROBE, Caller
@@ -232,6 +233,8 @@ class _Diagnosis:
                 self.add(CertFinding(finding), _LINT_RANK)
         library = self.context.client_library
         for finding in matrix_findings(self.where, self.result.versions, library):
+            self.add(CertFinding(finding), _OTHER_VERIFY_RANK)
+        for finding in reach_findings(self.where, self.result):
             self.add(CertFinding(finding), _OTHER_VERIFY_RANK)
         cause = followup_findings(self.where, self.result.followups, library)
         for item in lint_chain_detailed(

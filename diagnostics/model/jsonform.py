@@ -12,7 +12,15 @@ import attrs
 from cryptography import x509
 
 from diagnostics.model import certificates
-from diagnostics.model.result import Attempt, Finding, OCSPFacts, ProbeResult, VerifyEvent
+from diagnostics.model.result import (
+    Attempt,
+    Connection,
+    Finding,
+    OCSPFacts,
+    ProbeResult,
+    SNIComparison,
+    VerifyEvent,
+)
 from diagnostics.model.version import __version__
 
 SCHEMA_VERSION = 1
@@ -74,6 +82,50 @@ def attempt_to_json(attempt: Attempt) -> dict[str, Any]:
         "version": attempt.version,
         "cipher": attempt.cipher,
         "reason": attempt.reason,
+    }
+
+
+def connection_to_json(connection: Connection) -> dict[str, Any]:
+    """The ``connection`` object: the address used and those tried before it."""
+    return {
+        "address": connection.address,
+        "family": connection.family,
+        "tried": [
+            {"address": t.address, "family": t.family, "error": t.error} for t in connection.tried
+        ],
+    }
+
+
+def _sni_leaf(cert: x509.Certificate | None) -> dict[str, Any]:
+    facts = _cert_facts(cert) if cert is not None else None
+    return {
+        "sha256": facts["sha256"] if facts else None,
+        "subject": facts["subject"] if facts else None,
+        "san_dns": list(facts["san_dns"]) if facts else [],
+        "san_ip": list(facts["san_ip"]) if facts else [],
+    }
+
+
+def sni_compare_to_json(
+    compared: SNIComparison, with_sni: x509.Certificate | None
+) -> dict[str, Any]:
+    """The ``sni_compare`` object: the leaf served with SNI beside the one served without."""
+    mine, other = _sni_leaf(with_sni), _sni_leaf(compared.leaf)
+    return {
+        "servername": compared.servername,
+        "with_sni": mine if with_sni is not None else None,
+        "without_sni": {
+            "outcome": compared.outcome,
+            "reason": compared.reason,
+            **other,
+            "hostname_matched": compared.hostname_matched,
+            "chain_verified": compared.chain_verified,
+        },
+        "differs": (
+            mine["sha256"] != other["sha256"]
+            if with_sni is not None and compared.leaf is not None
+            else None
+        ),
     }
 
 
@@ -184,6 +236,14 @@ def result_to_json(result: ProbeResult) -> dict[str, Any]:
             else None
         ),
         "proxy": attrs.asdict(result.proxy) if result.proxy is not None else None,
+        "connection": (
+            connection_to_json(result.connection) if result.connection is not None else None
+        ),
+        "sni_compare": (
+            sni_compare_to_json(result.sni_compare, result.leaf)
+            if result.sni_compare is not None
+            else None
+        ),
         "findings": [finding_to_json(f) for f in result.findings],
         "followups": [attempt_to_json(a) for a in result.followups],
         "versions": [attempt_to_json(a) for a in result.versions],

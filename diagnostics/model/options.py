@@ -46,5 +46,9 @@ class ProbeOptions:
     """After a handshake refused for its version or ciphers, find out what the server accepts."""
     proxy: ProxySettings | None = None
     """Tunnel every TCP connection through this HTTP proxy (``--proxy``, ``proxy = "…"``)."""
+    sni_compare: bool = False
+    """After the probe, one handshake without SNI to compare the leaf served (``--sni-compare``)."""
+    send_sni: bool = True
+    """Send SNI for a DNS name (off only for the handshake of ``--sni-compare``)."""
     caller: Caller = PROBE
     """Whose options the remedies name (``tlsdiag probe``'s, or the daemon's keys)."""

@@ -78,6 +78,11 @@ class Scheme(enum.StrEnum):
         return _DEFAULT_PORTS.get(self)
 
     @property
+    def tls_first(self) -> bool:
+        """True when the first bytes are TLS (not ``ftpes``, where TLS follows AUTH TLS)."""
+        return self is not Scheme.FTPES
+
+    @property
     def listenable(self) -> bool:
         """True when ``tlsdiag listen`` can serve it (plain TLS has nothing to answer with)."""
         return self is not Scheme.TLS
@@ -173,6 +178,47 @@ class ProxyFacts:
     authenticate: str | None = None
     credentials_sent: bool = False
     tunnels: int = 0
+
+
+@attrs.frozen
+class AddressTried:
+    """An address of the target that was tried and did not answer, and why."""
+
+    address: str
+    family: int  # 4 or 6
+    error: str
+
+
+@attrs.frozen
+class Connection:
+    """Which of the target's addresses the probe's (first) connection used.
+
+    ``tried`` lists the addresses tried before it, in order, with their errors;
+    ``address`` is None when none answered.
+    """
+
+    address: str | None
+    family: int | None
+    tried: tuple[AddressTried, ...] = ()
+
+
+@attrs.frozen
+class SNIComparison:
+    """The leaf served without SNI, beside the one served with it (``--sni-compare``).
+
+    ``outcome`` is ``accepted`` (the handshake without SNI completed; ``leaf`` is
+    what it served), ``refused`` (the server ended the handshake; ``reason`` says
+    how), ``failed`` (no handshake: the connection failed or timed out) or
+    ``skipped`` (not attempted; ``reason`` says why).  ``hostname_matched`` and
+    ``chain_verified`` tell whether that certificate would verify for the name.
+    """
+
+    servername: str | None
+    outcome: str
+    leaf: x509.Certificate | None = None
+    reason: str | None = None
+    hostname_matched: bool | None = None
+    chain_verified: bool | None = None
 
 
 @attrs.frozen
@@ -301,6 +347,10 @@ class ProbeResult:
     """The version matrix (``--versions``): one attempt per TLS version, when asked for."""
     proxy: ProxyFacts | None = None
     """The HTTP proxy the probe went through (``--proxy``), or None for a direct probe."""
+    connection: Connection | None = None
+    """The address used and those tried before it (None when nothing was resolved)."""
+    sni_compare: SNIComparison | None = None
+    """The handshake without SNI (``--sni-compare``), when asked for."""
 
     @property
     def status(self) -> Status:

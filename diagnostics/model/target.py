@@ -86,6 +86,16 @@ def servername_problem(name: str) -> str | None:
     return host_problem(name)
 
 
+def sni_compare_problem(scheme: str) -> str | None:
+    """Why the handshake without SNI (``--sni-compare``) is not made for ``scheme``, or None."""
+    if scheme not in SCHEMES or Scheme(scheme).tls_first:
+        return None
+    return (
+        f"is not made for {scheme}:// URLs (TLS starts only after AUTH TLS there): compare "
+        "on the implicit FTPS port (ftps://) or leave it out"
+    )
+
+
 def parse_target(url: str, *, servername: str | None = None) -> Target:
     """Turn an https://, tls://, ftps:// or ftpes:// URL into a Target."""
     text = url.strip()

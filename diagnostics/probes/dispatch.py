@@ -99,13 +99,19 @@ def _probe_with(
 def _with_attempts(
     result: ProbeResult, reactor: Any, options: ProbeOptions, material: TrustMaterial
 ) -> defer.Deferred[ProbeResult]:
-    """Add the follow-ups of a refused handshake, and the version matrix when asked for."""
+    """Add the follow-ups of a refused handshake, the version matrix and the handshake
+    without SNI when asked for."""
 
     async def attempts() -> ProbeResult:
         found = result
         if options.followups and followups.needs_follow_up(result):
             found = attrs.evolve(
                 found, followups=await followups.follow_up(reactor, result, options, material)
+            )
+        # Before the matrix: the comparison shares the probe's own timeout.
+        if options.sni_compare:
+            found = attrs.evolve(
+                found, sni_compare=await followups.compare_sni(reactor, result, options, material)
             )
         if options.versions:
             found = attrs.evolve(

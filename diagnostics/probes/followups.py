@@ -4,7 +4,8 @@ When the probe's handshake is refused for its version or ciphers, a few bounded
 attempts (at most :data:`MAX_FOLLOWUPS`, one at a time, all within the probe's
 own timeout) try each TLS version alone and then, where the versions overlap,
 the cipher families and key exchanges.  ``--versions`` tries each version alone
-after any probe.  Only schemes that speak TLS from the first byte are followed up.
+after any probe; ``--sni-compare`` makes one handshake without SNI.  Only schemes
+that speak TLS from the first byte are followed up.
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ from typing import Any
 import attrs
 
 from diagnostics.model.options import ProbeOptions
-from diagnostics.model.result import Attempt, Phase, ProbeResult, Scheme
+from diagnostics.model.result import Attempt, Phase, ProbeResult, Scheme, SNIComparison
 from diagnostics.probes.run import ProbeRun, run_probe
 from diagnostics.tls import offers
 from diagnostics.tls.offers import DEFAULT_LEVEL, Offer
 from diagnostics.tls.trust import TrustMaterial
 
-__all__ = ["MAX_FOLLOWUPS", "REFUSALS", "follow_up", "needs_follow_up", "version_matrix"]
+__all__ = [
+    "FIRST_BYTE_SCHEMES",
+    "MAX_FOLLOWUPS",
+    "REFUSALS",
+    "compare_sni",
+    "follow_up",
+    "needs_follow_up",
+    "version_matrix",
+]
 
 MAX_FOLLOWUPS = 6
 """Extra connections a refused handshake may cost the server, at most."""
@@ -42,7 +51,8 @@ REFUSALS = (
 )
 """Parts of OpenSSL reason texts that mean the two sides found no version or cipher in common."""
 
-_FIRST_BYTE = frozenset({Scheme.TLS.value, Scheme.HTTPS.value, Scheme.FTPS.value})
+FIRST_BYTE_SCHEMES = frozenset(s.value for s in Scheme if s.tls_first)
+"""The schemes whose first bytes are TLS: the only ones extra handshakes are made for."""
 
 _MODERN = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20"
 _CBC = "HIGH:!aNULL:!eNULL:!AESGCM:!CHACHA20:!AESCCM"
@@ -53,7 +63,7 @@ def needs_follow_up(result: ProbeResult) -> bool:
     failure = result.failure
     if failure is None or failure.kind != "tls_error" or failure.phase is not Phase.HANDSHAKE:
         return False
-    if result.target.scheme not in _FIRST_BYTE:
+    if result.target.scheme not in FIRST_BYTE_SCHEMES:
         return False
     # A TLS 1.2 server refusing a missing client certificate says handshake_failure too.
     if result.client_auth is not None and result.client_auth.requested:
@@ -77,6 +87,31 @@ class _Budget:
         return self.count > 0 and self.left() >= MIN_ATTEMPT_S
 
 
+async def _handshake(
+    reactor: Any,
+    result: ProbeResult,
+    options: ProbeOptions,
+    material: TrustMaterial,
+    budget: _Budget,
+    *,
+    send_sni: bool = True,
+) -> ProbeResult:
+    """One TLS handshake to the probe's target within the budget's time, nothing after it."""
+    limited = attrs.evolve(
+        options,
+        timeout=max(MIN_ATTEMPT_S, budget.left()),
+        versions=False,
+        followups=False,
+        sni_compare=False,
+        send_sni=send_sni,
+    )
+
+    async def body(run: ProbeRun) -> None:
+        await run.connect_tls()
+
+    return await run_probe(reactor, result.target, limited, material, body)
+
+
 async def _attempt(
     reactor: Any,
     result: ProbeResult,
@@ -93,13 +128,7 @@ async def _attempt(
         return None
     budget.count -= 1
     own = attrs.evolve(material, context=context)
-    timeout = max(MIN_ATTEMPT_S, budget.left())
-    limited = attrs.evolve(options, timeout=timeout, versions=False, followups=False)
-
-    async def body(run: ProbeRun) -> None:
-        await run.connect_tls()
-
-    seen = await run_probe(reactor, result.target, limited, own, body)
+    seen = await _handshake(reactor, result, options, own, budget)
     if seen.failure is None and seen.tls is not None:
         return Attempt(
             offer.purpose, offer.label, offer.level, "accepted", seen.tls.version, seen.tls.cipher
@@ -179,3 +208,37 @@ async def version_matrix(
         if attempt is not None:
             made.append(attempt)
     return tuple(made)
+
+
+async def compare_sni(
+    reactor: Any, result: ProbeResult, options: ProbeOptions, material: TrustMaterial
+) -> SNIComparison:
+    """One handshake without SNI, within the probe's remaining time (``--sni-compare``)."""
+    sent = result.tls.servername_sent if result.tls is not None else None
+    if result.target.scheme not in FIRST_BYTE_SCHEMES:
+        return SNIComparison(sent, "skipped", reason=f"not made for {result.target.scheme}://")
+    if result.leaf is None:
+        return SNIComparison(sent, "skipped", reason="the probe with SNI got no certificate")
+    if sent is None:
+        return SNIComparison(
+            sent, "skipped", reason="the probe sent no SNI (an IP address without --servername)"
+        )
+    started = result.started_at or float(reactor.seconds())
+    budget = _Budget(reactor, started + options.timeout, 1)
+    if not budget.allows():
+        return SNIComparison(sent, "skipped", reason="no time left within the probe's timeout")
+    seen = await _handshake(reactor, result, options, material, budget, send_sni=False)
+    leaf = seen.leaf
+    if seen.failure is not None or seen.tls is None or leaf is None:
+        failure = seen.failure
+        reason = (failure.reason or failure.message) if failure else "no certificate served"
+        # Only a handshake the server ended is its answer to a client without SNI.
+        refused = failure is None or failure.phase is Phase.HANDSHAKE
+        return SNIComparison(sent, "refused" if refused else "failed", leaf=leaf, reason=reason)
+    return SNIComparison(
+        sent,
+        "accepted",
+        leaf=leaf,
+        hostname_matched=seen.hostname.matched if seen.hostname is not None else None,
+        chain_verified=not seen.verify_errors and bool(seen.verified_chain),
+    )

@@ -16,7 +16,6 @@ from typing import Any, cast
 from OpenSSL import SSL
 from twisted.internet import defer, error
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.interfaces import (
     IHostResolution,
     IProtocol,
@@ -35,7 +34,9 @@ from twisted.python.failure import Failure as TwistedFailure
 from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.options import ProbeOptions
 from diagnostics.model.result import (
+    AddressTried,
     ClientAuth,
+    Connection,
     Failure,
     Phase,
     ProbeResult,
@@ -175,6 +176,7 @@ class ProbeRun:
         proxy = options.proxy.for_target(target) if options.proxy is not None else None
         self.tunnel = TunnelRecord(proxy) if proxy is not None else None
         """What the HTTP proxy did, when this probe's connections go through one."""
+        self.connection: Connection | None = None
 
     # -- time --------------------------------------------------------------------------
 
@@ -250,7 +252,9 @@ class ProbeRun:
     async def connect(self, factory: IProtocolFactory) -> IProtocol:
         """Connect TCP to the first address that answers; the factory's protocol is returned.
 
-        Through a proxy the target's name is not resolved here: the proxy resolves it.
+        The addresses are tried in order, each within its share of the time left; the
+        ones that failed are recorded in ``connection``.  Through a proxy the target's
+        name is not resolved here: the proxy resolves it.
         """
         if self.tunnel is not None:
             self.phase = Phase.CONNECT
@@ -259,16 +263,19 @@ class ProbeRun:
         addresses = await self.resolve()
         self.phase = Phase.CONNECT
         last: BaseException | None = None
-        for fam, address in addresses:
-            endpoint_class = TCP6ClientEndpoint if fam == 6 else TCP4ClientEndpoint
-            endpoint = endpoint_class(
-                self.reactor, address, self.target.port, timeout=self.remaining()
-            )
+        tried: list[AddressTried] = []
+        for index, (fam, address) in enumerate(addresses):
+            # An address that never answers (a black-holed IPv6 route) must leave time for
+            # the next ones: each gets its share of what is left, the last one all of it.
+            share = self.remaining() / (len(addresses) - index)
             try:
-                protocol = await endpoint.connect(factory)
+                protocol = await self.endpoint(address, self.target.port, share).connect(factory)
             except (error.ConnectError, OSError) as exc:
                 last = exc
+                tried.append(AddressTried(address, fam, _classify(exc)[0]))
+                self.connection = Connection(None, None, tuple(tried))
                 continue
+            self.connection = Connection(address, fam, tuple(tried))
             return self._connected(protocol, address)
         assert last is not None
         raise last
@@ -284,7 +291,8 @@ class ProbeRun:
 
     def new_creator(self) -> RecordingClientCreator:
         """A recording client creator for this target (one per TLS connection)."""
-        return RecordingClientCreator(self.material.context, self.target.verify_name)
+        servername = self.target.verify_name if self.options.send_sni else None
+        return RecordingClientCreator(self.material.context, servername)
 
     async def connect_tls(self) -> Stream:
         """TCP connect, then a TLS handshake from the first byte; the stream is returned."""
@@ -459,6 +467,7 @@ class ProbeRun:
             findings=unreadable_findings(capture, peer) if capture else (),
             source=self.source,
             proxy=self.tunnel.facts() if self.tunnel is not None else None,
+            connection=self.connection,
         )
 
 

@@ -70,18 +70,21 @@ def start_vsftpd(
     require_reuse: bool = True,
     force_tls: bool = True,
     extra: Mapping[str, str] | None = None,
+    host: str = HOST,
 ) -> ServerProcess:
-    """Start vsftpd with anonymous read access on a free loopback port."""
-    port = free_port()
+    """Start vsftpd with anonymous read access on a free loopback port (of ``host``)."""
+    port = free_port(host)
     low, high = free_port_range()
     empty = directory / "empty"
     empty.mkdir()
     log_file = directory / "vsftpd.log"
     yes_no = {True: "YES", False: "NO"}
     settings = {
-        "listen": "YES",
-        "listen_ipv6": "NO",
-        "listen_address": HOST,
+        **(
+            {"listen": "NO", "listen_ipv6": "YES", "listen_address6": host}
+            if ":" in host
+            else {"listen": "YES", "listen_ipv6": "NO", "listen_address": host}
+        ),
         "listen_port": str(port),
         "background": "NO",
         "isolate": "NO",
@@ -122,7 +125,9 @@ def start_vsftpd(
     config = directory / "vsftpd.conf"
     config.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
     config.chmod(0o600)
-    return start_process("vsftpd", [VSFTPD, str(config)], port, log_file, url_host="localhost")
+    url_host = f"[{host}]" if ":" in host else "localhost"
+    command = [VSFTPD, str(config)]
+    return start_process("vsftpd", command, port, log_file, url_host=url_host, host=host)
 
 
 # -- pyftpdlib ---------------------------------------------------------------------------

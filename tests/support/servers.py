@@ -40,11 +40,27 @@ def interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def free_port() -> int:
-    """A loopback TCP port that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
+def free_port(host: str = HOST) -> int:
+    """A loopback TCP port that nobody listens on right now (on ``host``: 127.0.0.1 or ::1)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def bracketed(host: str) -> str:
+    """``host`` as it goes before ``:port``: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def ipv6_loopback() -> bool:
+    """True when this machine can listen on ::1."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 # -- certificate files -------------------------------------------------------------------
@@ -113,6 +129,7 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     output: Path
     url_host: str = HOST  # "localhost" where a test wants the name, not the address
+    host: str = HOST  # the address it listens on (::1 for IPv6 tests)
 
     def url(self, scheme: str = "tls") -> str:
         """The URL of this server for ``scheme``."""
@@ -151,7 +168,7 @@ def wait_until_listening(server: ServerProcess, timeout: float = START_TIMEOUT) 
                 f"{server.name} exited with {server.process.returncode}:\n{server.log()}"
             )
         try:
-            with socket.create_connection((HOST, server.port), timeout=1.0):
+            with socket.create_connection((server.host, server.port), timeout=1.0):
                 return
         except OSError:
             if time.monotonic() > deadline:
@@ -169,6 +186,7 @@ def start_process(
     *,
     cwd: Path | None = None,
     url_host: str = HOST,
+    host: str = HOST,
 ) -> ServerProcess:
     """Start ``command`` (which must listen on ``port``) and wait until it does."""
     with output.open("ab") as sink:
@@ -180,7 +198,7 @@ def start_process(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = ServerProcess(name, port, process, output, url_host)
+    server = ServerProcess(name, port, process, output, url_host, host)
     try:
         wait_until_listening(server)
     except BaseException:
@@ -197,11 +215,12 @@ def s_server_command(
     chain: Path | None = None,
     www: bool = True,
     extra: Sequence[str] = (),
+    host: str = HOST,
 ) -> list[str]:
     """The ``openssl s_server`` command line for a loopback server."""
     if OPENSSL is None:
         raise RuntimeError("no openssl command installed")
-    command = [OPENSSL, "s_server", "-accept", f"{HOST}:{port}"]
+    command = [OPENSSL, "s_server", "-accept", f"{bracketed(host)}:{port}"]
     command += ["-cert", str(cert), "-key", str(key), "-quiet"]
     if chain is not None:
         command += ["-cert_chain", str(chain)]
@@ -220,12 +239,15 @@ def s_server(
     *,
     chain: Path | None = None,
     extra: Sequence[str] = (),
+    host: str = HOST,
 ) -> Iterator[ServerProcess]:
-    """A running ``openssl s_server`` serving ``cert`` (and ``chain``, if given)."""
-    port = free_port()
-    command = s_server_command(port, cert, key, chain=chain, extra=extra)
+    """A running ``openssl s_server`` serving ``cert`` (and ``chain``, if given) on ``host``."""
+    port = free_port(host)
+    command = s_server_command(port, cert, key, chain=chain, extra=extra, host=host)
     output = directory / f"s_server-{port}.log"
-    server = start_process("openssl s_server", command, port, output)
+    server = start_process(
+        "openssl s_server", command, port, output, url_host=bracketed(host), host=host
+    )
     try:
         yield server
     finally:
