@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 
 from diagnostics.daemon.config import TargetConfig
 from diagnostics.model.result import ProbeResult
+from diagnostics.tls import offers
 
 ProbeCall = Callable[[TargetConfig], "defer.Deferred[ProbeResult]"]
 ResultCall = Callable[[TargetConfig, ProbeResult], None]
@@ -226,5 +227,12 @@ class Scheduler:
 
 
 def _default_watchdog(config: TargetConfig) -> float:
-    # A probe bounds itself with its timeout per phase; this catches an engine that never answers.
-    return config.settings.options.timeout * 4 + 5.0
+    """How long a probe may take before it is given up as an engine that never answers.
+
+    A probe bounds itself with its timeout (its follow-ups and SNI comparison included);
+    the version matrix (``versions = true``) gives each version's handshake a timeout of
+    its own on top.
+    """
+    options = config.settings.options
+    handshakes = 1 + (len(offers.VERSIONS) if options.versions else 0)
+    return options.timeout * (3 + handshakes) + 5.0

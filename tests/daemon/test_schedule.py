@@ -6,6 +6,7 @@ import itertools
 import random
 from typing import Any
 
+import pytest
 from twisted.internet import defer, task
 from twisted.python.failure import Failure
 
@@ -16,11 +17,12 @@ from diagnostics.model.result import ProbeResult
 from diagnostics.model.target import parse_target
 
 
-def target(url: str, interval: float = 60.0, timeout: float = 10.0) -> TargetConfig:
+def target(
+    url: str, interval: float = 60.0, timeout: float = 10.0, versions: bool = False
+) -> TargetConfig:
     """A scheduled target with the given interval."""
-    return TargetConfig(
-        parse_target(url), Settings(options=ProbeOptions(timeout=timeout), interval=interval)
-    )
+    options = ProbeOptions(timeout=timeout, versions=versions)
+    return TargetConfig(parse_target(url), Settings(options=options, interval=interval))
 
 
 class FakeProbe:
@@ -176,6 +178,37 @@ def test_survives_an_engine_bug() -> None:
     assert len(calls) >= 4
     kinds = [f.type for f in errors]
     assert RuntimeError in kinds and ValueError in kinds and defer.TimeoutError in kinds
+
+
+@pytest.mark.parametrize("versions", [False, True])
+def test_watchdog_leaves_time_for_every_handshake(versions: bool) -> None:
+    """A probe with the version matrix makes a handshake per TLS version, each with the
+    timeout: the watchdog must not end it while they run, and still ends a hung one."""
+    clock = task.Clock()
+    probe = FakeProbe()
+    probe.clock = clock
+    errors: list[Failure] = []
+    results: list[ProbeResult] = []
+    scheduler = Scheduler(
+        clock,
+        probe,
+        on_result=lambda t, r: results.append(r),
+        on_error=lambda t, f: errors.append(f),
+        jitter=0.0,
+        rng=random.Random(3),
+    )
+    slow = target("tls://slow.example:443", interval=600, timeout=10, versions=versions)
+    scheduler.start([slow])
+    clock.advance(600)  # the first run starts within the interval
+    assert probe.in_flight() == 1
+    # The probe and, with the matrix, one handshake per version, each using its timeout.
+    clock.advance(10 * (5 if versions else 1))
+    assert errors == []
+    probe.finish(slow.url)
+    assert len(results) == 1
+    clock.advance(600)  # the next run hangs for good
+    clock.pump([10.0] * 100)
+    assert errors and {f.type for f in errors} == {defer.TimeoutError}
 
 
 def test_survives_a_failing_result_handler() -> None:
