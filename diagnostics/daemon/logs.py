@@ -163,6 +163,11 @@ def ecs_fields(result: ProbeResult, *, peer_role: str = "server") -> dict[str, A
         "server.address": target.host,
         "server.port": target.port,
     }
+    connection = result.connection
+    if connection is not None and connection.address is not None and result.proxy is None:
+        # The address the name resolved to and the probe connected to (not through a proxy,
+        # where the proxy resolves the name).
+        fields["server.ip"] = connection.address
     if result.source is not None:
         # A probe's own end of the connection (the listener's client.address/client.port).
         fields["source.address"] = result.source.address

@@ -69,6 +69,7 @@ def test_one_line_per_probe_with_ecs_fields(
 
     assert ok["url.full"] == good
     assert ok["server.port"] == tls_server.port
+    assert ok["server.ip"] == ok["tlsdiag"]["connection"]["address"] == "127.0.0.1"
     assert ok["log.level"] == "info"
     assert ok["event.outcome"] == "success"
     assert ok["tlsdiag"]["status"] == "ok"
@@ -87,6 +88,7 @@ def test_one_line_per_probe_with_ecs_fields(
 
     assert failed["url.full"] == bad
     assert failed["server.port"] == closed_port.port
+    assert "server.ip" not in failed  # no address answered
     assert failed["log.level"] == "error"
     assert failed["event.outcome"] == "failure"
     assert failed["tlsdiag"]["status"] == "failed"
