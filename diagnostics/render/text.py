@@ -107,6 +107,21 @@ def render_text(result: ProbeResult, *, colour: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _address_line(result: ProbeResult) -> str | None:
+    """Which address of a name the probe used, and the ones that did not answer before it;
+    None for an address given in the URL that answered at once."""
+    connection = result.connection
+    if connection is None or (not connection.tried and connection.address == result.target.host):
+        return None
+    tried = ", ".join(f"{t.address} ({t.error})" for t in connection.tried)
+    used = (
+        f"{connection.address} (IPv{connection.family})"
+        if connection.address is not None
+        else "none answered"
+    )
+    return f"  address: {used}" + (f"; tried before: {tried}" if tried else "")
+
+
 def _fact_lines(result: ProbeResult) -> list[str]:
     """What was seen, between the verdict and the findings (not yet escaped)."""
     lines = []
@@ -114,6 +129,9 @@ def _fact_lines(result: ProbeResult) -> list[str]:
         proxy = result.proxy
         answer = f"{proxy.status} {proxy.reason or ''}".rstrip() if proxy.status else "no answer"
         lines.append(f"  proxy: {proxy.url} (CONNECT: {answer}, {proxy.tunnels} tunnel(s))")
+    address = _address_line(result)
+    if address is not None:
+        lines.append(address)
     tls = result.tls
     if tls is not None:
         reused = ", session resumed" if tls.session_reused else ""

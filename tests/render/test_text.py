@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diagnostics.model.result import ProbeResult, Target
+from diagnostics.model.result import AddressTried, Connection, ProbeResult, Target
 from diagnostics.render.text import render_text
 
 
@@ -27,3 +27,22 @@ def test_one_line_ftp_greeting_is_one_line() -> None:
     assert [line for line in render_text(result).split("\n") if "ftp:" in line] == [
         "  ftp: FTP ready"
     ]
+
+
+def test_address_line_names_the_address_used_and_those_that_failed() -> None:
+    """A name's address is shown, with the ones tried before it; an address given in the
+    URL that answered at once needs no line."""
+    named = Target(url="tls://db.example:443", scheme="tls", host="db.example", port=443)
+    fallback = Connection("127.0.0.1", 4, (AddressTried("::1", 6, "connection_refused"),))
+    lines = render_text(ProbeResult(target=named, connection=fallback)).split("\n")
+    assert "  address: 127.0.0.1 (IPv4); tried before: ::1 (connection_refused)" in lines
+    direct = Connection("192.0.2.7", 4)
+    lines = render_text(ProbeResult(target=named, connection=direct)).split("\n")
+    assert "  address: 192.0.2.7 (IPv4)" in lines
+    none = Connection(None, None, (AddressTried("192.0.2.7", 4, "timeout"),))
+    lines = render_text(ProbeResult(target=named, connection=none)).split("\n")
+    assert "  address: none answered; tried before: 192.0.2.7 (timeout)" in lines
+    literal = Target(url="tls://127.0.0.1:443", scheme="tls", host="127.0.0.1", port=443)
+    connected = Connection("127.0.0.1", 4)
+    text = render_text(ProbeResult(target=literal, connection=connected))
+    assert "address:" not in text
