@@ -310,8 +310,7 @@ class ProbeRun:
         TLS 1.3 servers judge the client certificate after the client considers
         the handshake complete; the verdict (a session ticket or an alert) comes
         right after.  We wait for the first post-handshake record, or the loss of
-        the connection, at most ``post_handshake_wait`` seconds.  Without a
-        certificate request there is no verdict to wait for.
+        the connection, at most ``post_handshake_wait`` seconds.
         """
         assert self.creator is not None
         capture = self.creator.capture
@@ -319,7 +318,6 @@ class ProbeRun:
             stream.lost_reason is None
             and capture.tls is not None
             and capture.tls.version == "TLSv1.3"
-            and capture.certificate_requested
             and capture.post_handshake_activity == 0
         )
         if waiting:
