@@ -1,10 +1,15 @@
-"""Probe targets: pick the engine for a scheme, diagnose, run many at once."""
+"""Probe targets: pick the engine for a scheme, diagnose, run many at once.
+
+A probe imports only what it runs: the engine of its scheme, the follow-ups after a
+refused handshake, the CRL and issuer fetching when those are asked for.
+"""
 
 from __future__ import annotations
 
 import datetime
+import importlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from cryptography import x509
@@ -15,22 +20,37 @@ from diagnostics.model import certificates
 from diagnostics.model.options import ProbeOptions
 from diagnostics.model.result import SCHEMES, Failure, Phase, ProbeResult, Scheme, Target
 from diagnostics.model.revocation import CheckMode, KnownCRL, RevocationOutcome, distribution_points
-from diagnostics.probes import followups, ftps, https, tls
 from diagnostics.tls import issuers
-from diagnostics.tls.crl_sources import DEFAULT_SOURCES, CRLSet, CRLSources
 from diagnostics.tls.recording import OPENSSL_VERSION
-from diagnostics.tls.revocation import check_chain
 from diagnostics.tls.trust import DEFAULT_CACHE, TrustCache, TrustError, TrustMaterial
+
+if TYPE_CHECKING:
+    from diagnostics.tls.crl_sources import CRLSet, CRLSources
 
 Engine = Callable[[Any, Target, ProbeOptions, TrustMaterial], defer.Deferred[ProbeResult]]
 
-# One engine per scheme (tests check that every Scheme has one).
-ENGINES: dict[Scheme, Engine] = {
-    Scheme.TLS: tls.probe,
-    Scheme.HTTPS: https.probe,
-    Scheme.FTPS: ftps.probe_implicit,
-    Scheme.FTPES: ftps.probe_explicit,
+# One engine per scheme (tests check that every Scheme has one), as ``module:function``
+# of diagnostics.probes: a module is imported when its scheme is first probed.
+ENGINES: dict[Scheme, str] = {
+    Scheme.TLS: "tls:probe",
+    Scheme.HTTPS: "https:probe",
+    Scheme.FTPS: "ftps:probe_implicit",
+    Scheme.FTPES: "ftps:probe_explicit",
 }
+
+
+def engine_for(scheme: Scheme) -> Engine:
+    """The probe engine of ``scheme``."""
+    module, _, name = ENGINES[scheme].partition(":")
+    engine: Engine = getattr(importlib.import_module(f"diagnostics.probes.{module}"), name)
+    return engine
+
+
+def default_crl_sources() -> CRLSources:
+    """The process's CRL sources (imported with the HTTP client when a CRL is first asked for)."""
+    from diagnostics.tls.crl_sources import DEFAULT_SOURCES
+
+    return DEFAULT_SOURCES
 
 
 def probe(
@@ -39,17 +59,25 @@ def probe(
     options: ProbeOptions,
     *,
     cache: TrustCache = DEFAULT_CACHE,
-    crl_sources: CRLSources = DEFAULT_SOURCES,
+    crl_sources: CRLSources | None = None,
     on_result: Callable[[ProbeResult], None] | None = None,
 ) -> defer.Deferred[ProbeResult]:
     """Probe one target and diagnose the result; the Deferred never errbacks.
 
-    CRL files and URLs come from ``crl_sources`` (loaded or refreshed when due,
-    one fetch per URL for every probe that shares it).
+    CRL files and URLs come from ``crl_sources`` (default: :func:`default_crl_sources`;
+    loaded or refreshed when due, one fetch per URL for every probe that shares it).
     """
     crl_files = options.trust.crl_files
-    crls = crl_sources.get(reactor, crl_files) if crl_files else defer.succeed(CRLSet())
-    d = crls.addCallback(_probe_with, reactor, target, options, cache, crl_sources)
+    if crl_files or options.crl_from_cdp:
+        crl_sources = crl_sources or default_crl_sources()
+    if crl_files:
+        assert crl_sources is not None
+        crls = crl_sources.get(reactor, crl_files)
+        d = crls.addCallback(_probe_with, reactor, target, options, cache, crl_sources)
+    else:
+        d = defer.succeed(None).addCallback(
+            _probe_with, reactor, target, options, cache, crl_sources
+        )
     if on_result is not None:
 
         def report(result: ProbeResult) -> ProbeResult:
@@ -61,18 +89,16 @@ def probe(
 
 
 def _probe_with(
-    crls: CRLSet,
+    crls: CRLSet | None,
     reactor: Any,
     target: Target,
     options: ProbeOptions,
     cache: TrustCache,
-    crl_sources: CRLSources,
+    crl_sources: CRLSources | None,
 ) -> defer.Deferred[ProbeResult]:
     evidence = _Evidence(upfront=crls)
     try:
-        material = cache.get(
-            options.trust, crls.revocation_lists if options.trust.crl_files else None
-        )
+        material = cache.get(options.trust, crls.revocation_lists if crls is not None else None)
     except TrustError as exc:
         failed = ProbeResult(
             target=target,
@@ -80,7 +106,7 @@ def _probe_with(
         )
         return defer.succeed(_diagnosed(failed, options, evidence))
     evidence = attrs.evolve(evidence, trusted=material.trusted)
-    engine = ENGINES.get(Scheme(target.scheme)) if target.scheme in SCHEMES else None
+    engine = engine_for(Scheme(target.scheme)) if target.scheme in SCHEMES else None
     if engine is None:
         unsupported = ProbeResult(
             target=target,
@@ -101,6 +127,10 @@ def _with_attempts(
 ) -> defer.Deferred[ProbeResult]:
     """Add the follow-ups of a refused handshake, the version matrix and the handshake
     without SNI when asked for."""
+    wanted = options.versions or options.sni_compare
+    if not (wanted or (options.followups and result.failure is not None)):
+        return defer.succeed(result)  # follow-ups only ever follow a failed probe
+    from diagnostics.probes import followups
 
     async def attempts() -> ProbeResult:
         found = result
@@ -126,7 +156,7 @@ def _with_attempts(
 class _Evidence:
     """What the diagnosis of one probe may use besides the captured result."""
 
-    upfront: CRLSet = attrs.field(factory=CRLSet)
+    upfront: CRLSet | None = None  # None: no CRL given
     trusted: tuple[x509.Certificate, ...] = ()
     identification: tuple[x509.Certificate, ...] = ()
     cdp_crls: tuple[KnownCRL, ...] = ()
@@ -138,9 +168,11 @@ def _with_evidence(
     reactor: Any,
     options: ProbeOptions,
     evidence: _Evidence,
-    crl_sources: CRLSources,
+    crl_sources: CRLSources | None,
 ) -> defer.Deferred[ProbeResult]:
     """Diagnose, first gathering what can name a missing issuer and check revocation."""
+    if not (options.crl_from_cdp or issuers.issuer_unknown(result)):
+        return defer.succeed(_diagnosed(result, options, evidence))  # nothing to gather
 
     async def gather() -> ProbeResult:
         found = evidence
@@ -149,6 +181,7 @@ def _with_evidence(
                 found, identification=await _issuer_evidence(reactor, result, options)
             )
         if options.crl_from_cdp:
+            assert crl_sources is not None
             found = await _cdp_evidence(reactor, result, options, found, crl_sources)
         return _diagnosed(result, options, found)
 
@@ -175,6 +208,8 @@ async def _cdp_evidence(
     crl_sources: CRLSources,
 ) -> _Evidence:
     """CRLs fetched from the served chain's distribution points, and the chain checked."""
+    from diagnostics.tls.revocation import check_chain
+
     chain = result.verified_chain or result.served_chain
     if not chain:
         return evidence
@@ -195,13 +230,14 @@ async def _cdp_evidence(
 
 
 def _diagnosed(result: ProbeResult, options: ProbeOptions, evidence: _Evidence) -> ProbeResult:
+    upfront = evidence.upfront
     context = DiagnosisContext(
         trusted=evidence.trusted,
         identification=evidence.identification,
         warn_days=options.warn_days,
         critical_days=options.critical_days,
-        crls=(*evidence.upfront.crls, *evidence.cdp_crls),
-        crl_errors=evidence.upfront.errors,
+        crls=(*(upfront.crls if upfront else ()), *evidence.cdp_crls),
+        crl_errors=upfront.errors if upfront else {},
         revocation=evidence.revocation,
         caller=options.caller,
         client_library=OPENSSL_VERSION,
@@ -216,7 +252,7 @@ def probe_many(
     *,
     concurrency: int = 50,
     cache: TrustCache = DEFAULT_CACHE,
-    crl_sources: CRLSources = DEFAULT_SOURCES,
+    crl_sources: CRLSources | None = None,
     on_result: Callable[[int, ProbeResult], None] | None = None,
 ) -> defer.Deferred[list[ProbeResult]]:
     """Probe several targets, at most ``concurrency`` at once; results in input order."""

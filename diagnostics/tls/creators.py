@@ -10,7 +10,6 @@ listener: it records the client's certificate, SNI and offered ALPN protocols.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from OpenSSL import SSL
@@ -24,20 +23,20 @@ from diagnostics.model import certificates
 from diagnostics.tls.recording import (
     OPENSSL_VERSION,
     HandshakeCapture,
+    RecordingConnection,
+    capture_of,
     check_hostname,
-    instrument,
     session_reused,
     verify_reason,
 )
-from diagnostics.tls.stapling import capture_of, watch_staples
 
 __all__ = [
     "OPENSSL_VERSION",
     "HandshakeCapture",
     "RecordingClientCreator",
+    "RecordingConnection",
     "RecordingServerCreator",
     "check_hostname",
-    "instrument",
     "select_alpn",
     "session_reused",
     "verify_reason",
@@ -64,25 +63,15 @@ class RecordingClientCreator:
 
     def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
         """Build the pyOpenSSL connection for one TLS client connection."""
-        conn = SSL.Connection(self.context, None)
-        conn.set_app_data(tlsProtocol)
+        conn = RecordingConnection(self.context, self.capture)
         if self.capture.servername:
             conn.set_tlsext_host_name(self.capture.servername.encode("idna"))
         if self.session is not None:
             conn.set_session(self.session)
         if self.alpn:
             conn.set_alpn_protos(list(self.alpn))
-        instrument(conn, self.capture)
-        watch_staples(conn, self.capture)
         conn.request_ocsp()
         return conn
-
-
-# The capture of each server connection, for context-wide callbacks (Twisted's TLS
-# layer owns the connections' app data).
-_SERVER_CAPTURES: weakref.WeakKeyDictionary[SSL.Connection, weakref.ref[HandshakeCapture]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def select_alpn(conn: SSL.Connection, offered: list[bytes]) -> Any:
@@ -90,7 +79,7 @@ def select_alpn(conn: SSL.Connection, offered: list[bytes]) -> Any:
 
     The preference is the ``preferred_alpn`` of the connection's capture.
     """
-    capture = capture_of(_SERVER_CAPTURES, conn)
+    capture = capture_of(conn)
     if capture is not None:
         capture.alpn_offered = tuple(p.decode("ascii", "replace") for p in offered)
         for protocol in capture.preferred_alpn:
@@ -124,7 +113,6 @@ class RecordingServerCreator:
 
     def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
         """Build the pyOpenSSL connection for one accepted TLS connection."""
-        conn = SSL.Connection(self.context, None)
-        _SERVER_CAPTURES[conn] = weakref.ref(self.capture)
-        instrument(conn, self.capture, verify_mode=self.verify_mode, strict=self.strict)
-        return conn
+        return RecordingConnection(
+            self.context, self.capture, verify_mode=self.verify_mode, strict=self.strict
+        )

@@ -12,17 +12,19 @@ import functools
 import ssl
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from twisted.internet import defer, protocol
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, ResponseDone
-from twisted.web.http_headers import Headers
-from twisted.web.iweb import IResponse
 
 from diagnostics.model.result import ProbeResult
 from diagnostics.model.version import __version__
+
+if TYPE_CHECKING:
+    from twisted.web.iweb import IResponse
+
+# Twisted's HTTP client is imported by the fetch itself: most probes never fetch.
 
 MAX_ISSUER_BYTES = 64 * 1024
 ISSUER_CODES = frozenset({2, 20, 21})
@@ -73,6 +75,8 @@ class _Bounded(protocol.Protocol):
             self.transport.stopProducing()  # type: ignore[attr-defined]
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        from twisted.web.client import ResponseDone
+
         if self.done.called:
             return
         if isinstance(reason.value, ResponseDone) and len(self.data) <= self.limit:
@@ -82,6 +86,9 @@ class _Bounded(protocol.Protocol):
 
 
 async def _fetch(reactor: Any, url: str, limit: int) -> x509.Certificate | None:
+    from twisted.web.client import Agent
+    from twisted.web.http_headers import Headers
+
     agent = Agent(reactor, connectTimeout=5)  # type: ignore[no-untyped-call]
     headers = Headers({b"user-agent": [f"tlsdiag/{__version__}".encode()]})
     response: IResponse = await agent.request(b"GET", url.encode("ascii"), headers)

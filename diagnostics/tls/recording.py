@@ -3,7 +3,8 @@
 
 Pure data (pyOpenSSL, no Twisted): :class:`HandshakeCapture` keeps every verify
 callback call as ``(depth, errno, certificate)``, the negotiated facts and both
-chains; :func:`instrument` installs the callbacks that fill it in and never abort.
+chains; :class:`RecordingConnection` is a connection that fills one in, through
+callbacks installed once on its context (:func:`record_handshakes`) that never abort.
 Exceptions raised inside pyOpenSSL callbacks are trapped and kept, because
 pyOpenSSL would otherwise lose them.  The connection creators that use this for
 Twisted's TLS layer are in :mod:`diagnostics.tls.creators`; offline verification uses
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -101,6 +103,9 @@ class HandshakeCapture:
     """Why certificates the peer sent are missing from ``served_chain`` (the parser's words)."""
     leaf_unreadable: bool = False
     """The peer's own certificate is one of them: ``served_chain`` starts with its issuers."""
+    strict: bool = False
+    """OpenSSL's verdict on the peer's certificate stands (otherwise nothing aborts)."""
+    closing_handshake_call: bool = False
 
     def record_verify(self, cert: crypto.X509, errno: int, depth: int) -> None:
         """Keep one verify callback call."""
@@ -117,6 +122,29 @@ class HandshakeCapture:
                 certificate=as_crypto,
             )
         )
+
+    def record_info(self, conn: SSL.Connection, where: int, ret: int) -> None:
+        """Follow one info callback call: the handshake's end, a certificate request,
+        then what the peer sends after the handshake."""
+        if where & SSL.SSL_CB_HANDSHAKE_DONE and not self.done:
+            # The call that completed the handshake reports its own exit next:
+            # that is no news from the peer (see below).
+            self.closing_handshake_call = True
+            self.record_done(conn)
+            if self.on_done is not None:
+                self.on_done()
+        elif not self.done and where & SSL.SSL_CB_LOOP:
+            if b"certificate request" in conn.get_state_string():
+                self.certificate_requested = True
+        elif self.closing_handshake_call and where & SSL.SSL_CB_EXIT:
+            self.closing_handshake_call = False
+        elif self.done and (where & SSL.SSL_CB_EXIT or where & SSL.SSL_CB_ALERT):
+            # TLS 1.3 session tickets and alerts after the handshake.
+            if (where & SSL.SSL_CB_READ_ALERT) == SSL.SSL_CB_READ_ALERT and ret >> 8 == 2:
+                self.fatal_alert_received = ret & 0xFF
+            self.post_handshake_activity += 1
+            if self.on_activity is not None:
+                self.on_activity()
 
     def record_staple(self, conn: SSL.Connection, data: bytes) -> None:
         """Keep what the server stapled (``b""``: nothing) in answer to our OCSP request."""
@@ -233,68 +261,75 @@ def unreadable_findings(capture: HandshakeCapture, peer: str) -> tuple[Finding, 
     )
 
 
-def trap(capture: HandshakeCapture, func: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a pyOpenSSL callback so that an exception is kept instead of lost."""
-
-    def wrapper(*args: Any) -> Any:
-        try:
-            return func(*args)
-        except BaseException as exc:
-            capture.callback_errors.append(exc)
-            return True
-
-    return wrapper
+def trap(capture: HandshakeCapture, func: Callable[..., Any], *args: Any) -> Any:
+    """Run ``func(*args)`` inside a pyOpenSSL callback: an exception is kept, not lost."""
+    try:
+        return func(*args)
+    except BaseException as exc:
+        capture.callback_errors.append(exc)
+        return True
 
 
-def instrument(
-    conn: SSL.Connection,
-    capture: HandshakeCapture,
-    *,
-    verify_mode: int | None = None,
-    strict: bool = False,
-) -> None:
-    """Install the recording verify and info callbacks on a connection.
+def capture_of(conn: SSL.Connection) -> HandshakeCapture | None:
+    """The capture a connection records into (None for a connection that does not record)."""
+    return conn.capture() if isinstance(conn, RecordingConnection) else None
 
-    ``verify_mode`` defaults to the context's mode (at least ``VERIFY_PEER``);
-    with ``strict`` OpenSSL's own verdict stands, otherwise nothing aborts.
+
+def _on_verify(conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
+    capture = capture_of(conn)
+    if capture is None:
+        return bool(ok)
+    trap(capture, capture.record_verify, cert, errno, depth)
+    # Not strict: never abort, the events are judged afterwards.
+    return bool(ok) if capture.strict else True
+
+
+def _on_info(conn: SSL.Connection, where: int, ret: int) -> None:
+    capture = capture_of(conn)
+    if capture is not None:
+        trap(capture, capture.record_info, conn, where, ret)
+
+
+# The contexts whose verify and info callbacks record.  They are installed once per
+# context, before its first connection: set on each connection, pyOpenSSL builds two C
+# callbacks (and their Python wrappers) every time.
+_RECORDING: weakref.WeakSet[SSL.Context] = weakref.WeakSet()
+
+
+def record_handshakes(context: SSL.Context) -> None:
+    """Install the recording verify and info callbacks on ``context`` (once, before its
+    first connection).  The verify mode stays the context's (at least ``VERIFY_PEER``)."""
+    if context in _RECORDING:
+        return
+    context.set_verify(context.get_verify_mode() or SSL.VERIFY_PEER, _on_verify)
+    context.set_info_callback(_on_info)
+    _RECORDING.add(context)
+
+
+class RecordingConnection(SSL.Connection):
+    """A connection whose handshake is recorded into ``capture`` by its context's callbacks.
+
+    ``verify_mode`` defaults to the context's; with ``strict`` OpenSSL's own verdict on
+    the peer's certificate stands, otherwise nothing aborts.  The connection refers to
+    its capture weakly: the capture holds the connection, and whoever runs the
+    connection holds the capture.
     """
-    capture.connection = conn
 
-    def on_verify(
-        _conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int
-    ) -> bool:
-        capture.record_verify(cert, errno, depth)
-        # Not strict: never abort, the events are judged afterwards.
-        return bool(ok) if strict else True
-
-    closing_handshake_call = False
-
-    def on_info(info_conn: SSL.Connection, where: int, ret: int) -> None:
-        nonlocal closing_handshake_call
-        if where & SSL.SSL_CB_HANDSHAKE_DONE and not capture.done:
-            # The call that completed the handshake reports its own exit next:
-            # that is no news from the peer (see below).
-            closing_handshake_call = True
-            capture.record_done(info_conn)
-            if capture.on_done is not None:
-                capture.on_done()
-        elif not capture.done and where & SSL.SSL_CB_LOOP:
-            if b"certificate request" in info_conn.get_state_string():
-                capture.certificate_requested = True
-        elif closing_handshake_call and where & SSL.SSL_CB_EXIT:
-            closing_handshake_call = False
-        elif capture.done and (where & SSL.SSL_CB_EXIT or where & SSL.SSL_CB_ALERT):
-            # TLS 1.3 session tickets and alerts after the handshake.
-            if (where & SSL.SSL_CB_READ_ALERT) == SSL.SSL_CB_READ_ALERT and ret >> 8 == 2:
-                capture.fatal_alert_received = ret & 0xFF
-            capture.post_handshake_activity += 1
-            if capture.on_activity is not None:
-                capture.on_activity()
-
-    if verify_mode is None:
-        verify_mode = conn.get_context().get_verify_mode() or SSL.VERIFY_PEER
-    conn.set_verify(verify_mode, trap(capture, on_verify))
-    conn.set_info_callback(trap(capture, on_info))
+    def __init__(
+        self,
+        context: SSL.Context,
+        capture: HandshakeCapture,
+        *,
+        verify_mode: int | None = None,
+        strict: bool = False,
+    ) -> None:
+        record_handshakes(context)
+        super().__init__(context, None)
+        self.capture = weakref.ref(capture)
+        capture.connection = self
+        capture.strict = strict
+        if verify_mode is not None:
+            self.set_verify(verify_mode)  # the context's callback stays
 
 
 def check_hostname(leaf: x509.Certificate | None, name: str) -> HostnameCheck | None:

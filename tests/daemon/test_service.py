@@ -659,8 +659,8 @@ def test_twistd_plugin_refuses_an_invalid_config(tmp_path: Path) -> None:
 
 
 def test_a_finished_probe_connection_can_be_freed() -> None:
-    """Nothing global keeps a client connection alive once its probe is dropped (the capture
-    maps used by context-wide callbacks hold captures weakly; a daemon makes millions)."""
+    """Nothing global keeps a client connection alive once its probe is dropped (a
+    connection refers to its capture weakly; a daemon makes millions)."""
     import gc
     import weakref
 
