@@ -10,6 +10,7 @@ answers ``ok``.  Each daemon has its own registry, never the global one.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -220,8 +221,8 @@ def new_registry(collector: ProbeMetrics) -> CollectorRegistry:
     return registry
 
 
-def exposition(registry: CollectorRegistry) -> bytes:
-    """The registry in the Prometheus text format."""
+def exposition(registry: Collector) -> bytes:
+    """The registry's (or one collector's) metrics in the Prometheus text format."""
     data: bytes = generate_latest(registry)
     return data
 
@@ -262,6 +263,13 @@ class HealthPage(resource.Resource):
         return _answer(request, 200, "ok")
 
 
+# Prometheus asks for the same few targets on every scrape: each is parsed once (a Target is
+# immutable; a URL that does not parse raises again every time).
+@functools.lru_cache(maxsize=1024)
+def _parsed_target(url: str, servername: str | None) -> Target:
+    return parse_target(url, servername=servername)
+
+
 class ProbePage(resource.Resource):
     """``/probe?target=URL&module=NAME``: probe an allowed URL now, answer its metrics."""
 
@@ -287,7 +295,7 @@ class ProbePage(resource.Resource):
             known = ", ".join(sorted(config.modules)) or "none configured"
             return _answer(request, 400, f"unknown module {module!r} (modules: {known})")
         try:
-            target = parse_target(url, servername=settings.servername)
+            target = _parsed_target(url, settings.servername)
         except TargetError as exc:
             return _answer(request, 400, f"bad target: {exc}")
         if not matches_allowed(target.url, config.daemon.allowed_targets):
@@ -305,8 +313,11 @@ class ProbePage(resource.Resource):
                 return
             collector = ProbeMetrics(counters=False)
             collector.observe(target.url, result)
+            body = exposition(collector)
             request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
-            request.write(exposition(new_registry(collector)))
+            # With its length the answer goes out whole, in one write (not chunked).
+            request.setHeader(b"content-length", str(len(body)).encode("ascii"))
+            request.write(body)
             request.finish()
 
         def failed(failure: Failure) -> None:

@@ -104,6 +104,13 @@ def issuer_links(
 
 def chain_shape(served: Sequence[x509.Certificate]) -> ChainShape:
     """Link the served certificates by issuer name and signature (linear in their number)."""
+    return _chain_shape(tuple(served))
+
+
+# The lint and the diagnosis of one probe both ask for the shape, and a daemon asks again for
+# the same served chain on every round.
+@functools.lru_cache(maxsize=256)
+def _chain_shape(served: tuple[x509.Certificate, ...]) -> ChainShape:
     if not served:
         return ChainShape(path=())
     first_seen: dict[bytes, int] = {}
