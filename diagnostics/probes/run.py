@@ -323,17 +323,20 @@ class ProbeRun:
             )
 
     async def settle(self, stream: Stream) -> None:
-        """Give a TLS 1.3 server a bounded moment to reject us after the handshake.
+        """Give a TLS 1.3 server that asked for a client certificate a bounded moment to
+        reject us after the handshake.
 
         TLS 1.3 servers judge the client certificate after the client considers
         the handshake complete; the verdict (a session ticket or an alert) comes
         right after.  We wait for the first post-handshake record, or the loss of
-        the connection, at most ``post_handshake_wait`` seconds.
+        the connection, at most ``post_handshake_wait`` seconds.  A server that asked
+        for no certificate has no verdict to give: nothing is waited for.
         """
         assert self.creator is not None
         capture = self.creator.capture
         waiting = (
             stream.lost_reason is None
+            and capture.certificate_requested
             and capture.tls is not None
             and capture.tls.version == "TLSv1.3"
             and capture.post_handshake_activity == 0
