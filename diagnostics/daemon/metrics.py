@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -222,15 +222,22 @@ def new_registry(collector: ProbeMetrics) -> CollectorRegistry:
     return registry
 
 
-def exposition(registry: Collector) -> bytes:
-    """The registry's (or one collector's) metrics in the Prometheus text format (0.0.4).
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The registry in the Prometheus text format."""
+    data: bytes = generate_latest(registry)
+    return data
 
-    The same text as prometheus_client's ``generate_latest`` for the gauge and counter
-    families that :class:`ProbeMetrics` yields, written directly: every ``/probe`` answer is
-    one, and the generic writer costs more than the probe's own diagnosis.
+
+def probe_exposition(collector: ProbeMetrics) -> bytes:
+    """The families of ``collector`` in the Prometheus text format (0.0.4): the same text as
+    :func:`exposition` gives for them, written directly.
+
+    Every ``/probe`` answer is one, and prometheus_client's writer, made for any collector,
+    costs more than the probe's own diagnosis.  ProbeMetrics yields gauges and counters
+    without ``_created`` samples, which is all this writes.
     """
     lines: list[str] = []
-    for family in registry.collect():
+    for family in collector.collect():
         lines.append(_family_header(family.name, family.type, family.documentation))
         for sample in family.samples:
             value: str = floatToGoString(sample.value)  # type: ignore[no-untyped-call]
@@ -343,7 +350,7 @@ class ProbePage(resource.Resource):
                 return
             collector = ProbeMetrics(counters=False)
             collector.observe(target.url, result)
-            body = exposition(collector)
+            body = probe_exposition(collector)
             request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
             # With its length the answer goes out whole, in one write (not chunked).
             request.setHeader(b"content-length", str(len(body)).encode("ascii"))

@@ -14,7 +14,13 @@ from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
 from diagnostics.daemon.config import Config, Settings, load_config
-from diagnostics.daemon.metrics import ProbeMetrics, exposition, new_registry, resource_tree
+from diagnostics.daemon.metrics import (
+    ProbeMetrics,
+    exposition,
+    new_registry,
+    probe_exposition,
+    resource_tree,
+)
 from diagnostics.model.result import (
     Failure,
     Finding,
@@ -82,9 +88,9 @@ def test_metrics_of_one_result() -> None:
     assert not [k for k in found if k[0] == "probe_http_status_code"]
 
 
-def test_exposition_is_prometheus_clients_text() -> None:
-    """The exposition is byte for byte what prometheus_client writes for the same families:
-    every family, counters and a label value that needs escaping included."""
+def test_probe_exposition_is_prometheus_clients_text() -> None:
+    """The /probe writer gives byte for byte what prometheus_client writes for the same
+    families: every family, counters and a label value that needs escaping included."""
     result, _ = problem_result()
     odd = 'tls://127.0.0.1:8443/a"b\\c'
     collector = ProbeMetrics()
@@ -94,7 +100,7 @@ def test_exposition_is_prometheus_clients_text() -> None:
     collector.samples[odd] = attrs.evolve(
         collector.samples[odd], http_status=200, versions=(("TLSv1.2", True), ("TLSv1", False))
     )
-    text = exposition(new_registry(collector))
+    text = probe_exposition(collector)
     assert text == generate_latest(new_registry(collector))
     assert b'a\\"b\\\\c' in text
     assert text.count(b"# TYPE") == 11
