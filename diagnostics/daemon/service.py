@@ -787,15 +787,21 @@ class DaemonService(service.Service):
         concurrency."""
 
         def logged(result: ProbeResult) -> ProbeResult:
-            if self.streams is not None:
-                fields = {"event.reason": "/probe", **label_fields(settings.labels)}
-                log_probe(self.streams.client.bind(**fields), result)
+            # The summary line is written on the next turn of the reactor, once the answer
+            # is on its way: Prometheus waits for the answer, not for the log.
+            self.reactor.callLater(0, self._log_on_demand, result, settings)
             return result
 
         d: defer.Deferred[ProbeResult] = self.on_demand.run(
             self.probe_function, self.reactor, target, settings.options
         )
         return d.addCallback(logged)
+
+    def _log_on_demand(self, result: ProbeResult, settings: Settings) -> None:
+        """The ``tls-probe`` summary of a /probe result."""
+        if self.streams is not None:
+            fields = {"event.reason": "/probe", **label_fields(settings.labels)}
+            log_probe(self.streams.client.bind(**fields), result)
 
 
 def _crl_entries(config: Config, targets: list[TargetConfig]) -> list[str]:

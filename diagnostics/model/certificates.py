@@ -332,6 +332,8 @@ def authority_key_identifier(cert: x509.Certificate) -> bytes | None:
     return ext.key_identifier
 
 
+# Asked for the same few names on every probe (SNI, the hostname check, the diagnosis).
+@functools.lru_cache(maxsize=1024)
 def is_ip_literal(name: str) -> bool:
     """True for an IPv4 or IPv6 address literal."""
     try:

@@ -30,6 +30,8 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure as TwistedFailure
+from zope.interface import providedBy
+from zope.interface.declarations import Provides
 
 from diagnostics.model.errors import TlsdiagError
 from diagnostics.model.options import ProbeOptions
@@ -115,6 +117,22 @@ def quiet_factory(protocol: Protocol) -> Factory[Protocol]:
     factory = Factory.forProtocol(lambda: protocol)
     factory.noisy = False
     return factory
+
+
+# Twisted's TLS layer gives each new connection the interfaces of the TCP transport under it,
+# one instance declaration per interface.  zope.interface shares such declarations only while
+# one is alive (a weak cache), and computing one anew (its resolution order) costs more than
+# the rest of connecting: held here, by (protocol class, interface), the next connection finds
+# them.  Bounded by the few classes and interfaces a probe meets.
+_DECLARATIONS: dict[tuple[type, object], object] = {}
+
+
+def keep_declarations(protocol: object) -> None:
+    """Keep the interface declarations a TLS ``protocol`` was given from its transport."""
+    cls = type(protocol)
+    for interface in providedBy(getattr(protocol, "transport", None)):
+        if (cls, interface) not in _DECLARATIONS:
+            _DECLARATIONS[(cls, interface)] = Provides(cls, interface)
 
 
 def _classify(exc: BaseException) -> tuple[str, str | None]:
@@ -302,7 +320,7 @@ class ProbeRun:
         # The TLS layer schedules its buffered writes on this clock: it must be the
         # probe's reactor, not the global one.
         factory = TLSMemoryBIOFactory(self.creator, True, inner, clock=self.reactor)
-        await self.connect(factory)
+        keep_declarations(await self.connect(factory))
         await self.handshake(stream, self.creator)
         return stream
 
@@ -342,7 +360,9 @@ class ProbeRun:
         TLS 1.3 servers judge the client certificate after the client considers
         the handshake complete; the verdict (a session ticket or an alert) comes
         right after.  We wait for the first post-handshake record, or the loss of
-        the connection, at most ``post_handshake_wait`` seconds.
+        the connection, at most ``post_handshake_wait`` seconds.  The wait also
+        covers a server that asked for no certificate: closing before its session
+        tickets are out makes it log a connection closed during its handshake.
         """
         assert self.creator is not None
         capture = self.creator.capture

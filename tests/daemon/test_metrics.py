@@ -6,13 +6,21 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
 from diagnostics.daemon.config import Config, Settings, load_config
-from diagnostics.daemon.metrics import ProbeMetrics, exposition, new_registry, resource_tree
+from diagnostics.daemon.metrics import (
+    ProbeMetrics,
+    exposition,
+    new_registry,
+    probe_exposition,
+    resource_tree,
+)
 from diagnostics.model.result import (
     Failure,
     Finding,
@@ -78,6 +86,24 @@ def test_metrics_of_one_result() -> None:
     # The chain did not verify (code 19) and a tls:// target has no HTTP answer to report.
     assert not [k for k in found if k[0] == "probe_ssl_last_chain_expiry_timestamp_seconds"]
     assert not [k for k in found if k[0] == "probe_http_status_code"]
+
+
+def test_probe_exposition_is_prometheus_clients_text() -> None:
+    """The /probe writer gives byte for byte what prometheus_client writes for the same
+    families: every family, counters and a label value that needs escaping included."""
+    result, _ = problem_result()
+    odd = 'tls://127.0.0.1:8443/a"b\\c'
+    collector = ProbeMetrics()
+    for url in (URL, odd):
+        collector.observe(url, result)
+        collector.chain_changed(url)
+    collector.samples[odd] = attrs.evolve(
+        collector.samples[odd], http_status=200, versions=(("TLSv1.2", True), ("TLSv1", False))
+    )
+    text = probe_exposition(collector)
+    assert text == generate_latest(new_registry(collector))
+    assert b'a\\"b\\\\c' in text
+    assert text.count(b"# TYPE") == 11
 
 
 def test_blackbox_meanings() -> None:
@@ -167,9 +193,13 @@ def test_probe_endpoint_answers_with_that_probes_metrics(tmp_path: Path) -> None
     request = get(root, b"probe", {b"target": [URL.encode()], b"module": [b"fast"]})
     assert request.responseCode in (None, 200)
     assert calls[0][0] == URL and calls[0][1].options.timeout == 2
-    found = samples(b"".join(request.written))
+    body = b"".join(request.written)
+    found = samples(body)
     assert found[("probe_success", (("target", URL),))] == 0.0
     assert not [k for k in found if k[0].startswith("tlsdiag_probes")]
+    # Sent with its length, in one write.
+    assert request.responseHeaders.getRawHeaders(b"content-length") == [str(len(body)).encode()]
+    assert len(request.written) == 1
 
 
 def test_probe_endpoint_refuses(tmp_path: Path) -> None:
