@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ from diagnostics.daemon.config import load_config
 from diagnostics.daemon.schedule import PER_HOST
 from tests.daemon.test_config import problems
 from tests.probes.test_sni_compare import Certs, write_certs
+from tests.support.daemon import first_probe_of_each
 from tests.support.hostile import LoopbackServer
-from tests.support.processes import read_lines, start_tlsdiag, stop, wait_for
 
 
 def test_config_keys(tmp_path: Path) -> None:
@@ -106,30 +105,11 @@ def test_sni_compare_probe_within_per_host_politeness(tmp_path: Path) -> None:
     handler = _CountingTLS(certs)
     server = LoopbackServer(handler, "sni")
     try:
-        targets = "".join(
-            f'[[target]]\nurl = "https://127.0.0.1:{server.port}/{name}"\n' for name in "abc"
+        events = first_probe_of_each(
+            tmp_path,
+            server.port,
+            f'ca = ["{certs.root}"]\nservername = "localhost"\nsni_compare = true\n',
         )
-        config = tmp_path / "tlsdiag.toml"
-        config.write_text(
-            f'[daemon]\nlog_dir = "logs"\nmetrics_listen = "127.0.0.1:0"\n'
-            f'[defaults]\ninterval = 1\ntimeout = 10\nca = ["{certs.root}"]\n'
-            f'servername = "localhost"\nsni_compare = true\n{targets}'
-        )
-        logs = tmp_path / "logs"
-        process = start_tlsdiag(
-            "daemon", "--config", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        try:
-
-            def three_probes() -> list[dict[str, Any]]:
-                events = [
-                    e for e in read_lines(logs / "client.jsonl") if e["event.action"] == "tls-probe"
-                ]
-                return events if len({e["url.full"] for e in events}) == 3 else []
-
-            events = wait_for("a probe of each target", three_probes, process)
-        finally:
-            stop(process)
     finally:
         server.stop()
     for event in events:

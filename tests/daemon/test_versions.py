@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ from diagnostics.model.target import parse_target
 from diagnostics.probes.followups import MAX_FOLLOWUPS
 from tests.daemon.test_metrics import samples
 from tests.support import monitoring
+from tests.support.daemon import first_probe_of_each
 from tests.support.hostile import LoopbackServer
-from tests.support.processes import read_lines, start_tlsdiag, stop, wait_for
 
 URL = "tls://127.0.0.1:8443"
 PROTOCOL_VERSION_ALERT = b"\x15\x03\x01\x00\x02\x02\x46"
@@ -108,29 +107,7 @@ def test_followups_are_counted_in_per_host_politeness(tmp_path: Path) -> None:
     refuser = _Refuser()
     server = LoopbackServer(refuser, "refuser")
     try:
-        targets = "".join(
-            f'[[target]]\nurl = "https://127.0.0.1:{server.port}/{name}"\n' for name in "abc"
-        )
-        config = tmp_path / "tlsdiag.toml"
-        config.write_text(
-            f'[daemon]\nlog_dir = "logs"\nmetrics_listen = "127.0.0.1:0"\n'
-            f"[defaults]\ninterval = 1\ntimeout = 10\n{targets}"
-        )
-        logs = tmp_path / "logs"
-        process = start_tlsdiag(
-            "daemon", "--config", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        try:
-
-            def three_probes() -> list[dict[str, Any]]:
-                events = [
-                    e for e in read_lines(logs / "client.jsonl") if e["event.action"] == "tls-probe"
-                ]
-                return events if len({e["url.full"] for e in events}) == 3 else []
-
-            events = wait_for("a probe of each target", three_probes, process)
-        finally:
-            stop(process)
+        events = first_probe_of_each(tmp_path, server.port, "")
     finally:
         server.stop()
     followups = [e["tlsdiag"]["followups"] for e in events]

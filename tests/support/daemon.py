@@ -58,3 +58,35 @@ def client_actions(log_dir: Path) -> list[str]:
     """The transition events of client.jsonl, in order (probe summaries left out)."""
     events = read_lines(log_dir / "client.jsonl")
     return [e["event.action"] for e in events if e["event.action"] != "tls-probe"]
+
+
+def first_probe_of_each(directory: Path, port: int, defaults: str) -> list[dict[str, Any]]:
+    """Run a real ``tlsdiag daemon`` on three https targets of one loopback host (paths a, b,
+    c on ``port``) with the ``[defaults]`` lines given, until each was probed once; its
+    ``tls-probe`` events are returned."""
+    import subprocess
+
+    from tests.support.processes import start_tlsdiag, stop, wait_for
+
+    targets = "".join(f'[[target]]\nurl = "https://127.0.0.1:{port}/{name}"\n' for name in "abc")
+    config = directory / "tlsdiag.toml"
+    config.write_text(
+        '[daemon]\nlog_dir = "logs"\nmetrics_listen = "127.0.0.1:0"\n'
+        f"[defaults]\ninterval = 1\ntimeout = 10\n{defaults}{targets}"
+    )
+    logs = directory / "logs"
+    process = start_tlsdiag(
+        "daemon", "--config", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+
+        def three_probes() -> list[dict[str, Any]]:
+            events = [
+                e for e in read_lines(logs / "client.jsonl") if e["event.action"] == "tls-probe"
+            ]
+            return events if len({e["url.full"] for e in events}) == 3 else []
+
+        events: list[dict[str, Any]] = wait_for("a probe of each target", three_probes, process)
+        return events
+    finally:
+        stop(process)
