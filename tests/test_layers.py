@@ -124,3 +124,20 @@ def test_no_import_cycle() -> None:
         if name not in state:
             visit(name)
     assert cycles == []
+
+
+def test_no_test_imports_a_test_module() -> None:
+    """Shared helpers live in tests/support: a test module is never imported by another, so
+    running one file never collects (or depends on) another's tests."""
+    offenders = []
+    for path in sorted((PACKAGE.parent / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_"):
+                    offenders.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+    assert offenders == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
@@ -12,30 +11,8 @@ from cryptography.hazmat.primitives import serialization
 from diagnostics.daemon.config import ConfigError, load_config, matches_allowed, parse_listen
 from diagnostics.model.files import MAX_FILE_BYTES
 from tests.support import pki
+from tests.support.daemon import config_ca, problems, write
 from tests.support.deadline import within
-
-
-@functools.cache
-def config_ca() -> pki.Issued:
-    """One CA for the whole module (key generation is the slow part)."""
-    return pki.make_ca("Config Test Root")
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    """A config file in ``tmp_path`` with a CA file next to it."""
-    (tmp_path / "ca.pem").write_bytes(pki.pem([config_ca().cert]))
-    path = tmp_path / "tlsdiag.toml"
-    path.write_text(text)
-    return path
-
-
-def problems(path: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The problems of a config file as {key path: message}."""
-    with pytest.raises(ConfigError) as caught:
-        load_config(str(path), environ=environ or {})
-    for problem in caught.value.problems:
-        assert problem.file == str(path)
-    return {p.key: p.message for p in caught.value.problems}
 
 
 def test_valid_config_merges_defaults_and_resolves_paths(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from diagnostics.daemon.config import load_config
-from tests.daemon.test_config import problems, write
+from tests.support.daemon import problems, write
 
 
 def test_proxy_keys_in_targets_defaults_and_modules(tmp_path: Path) -> None:

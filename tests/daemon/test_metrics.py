@@ -8,7 +8,6 @@ from typing import Any
 
 import attrs
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
@@ -34,17 +33,9 @@ from diagnostics.model.result import (
 )
 from diagnostics.model.target import parse_target
 from tests.support import pki
+from tests.support.daemon import samples
 
 URL = "tls://127.0.0.1:8443"
-
-
-def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of an exposition as {(name, sorted labels): value}."""
-    found = {}
-    for family in text_string_to_metric_families(text.decode()):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
 
 
 def problem_result() -> tuple[ProbeResult, datetime.datetime]:

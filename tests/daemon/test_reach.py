@@ -12,10 +12,9 @@ from typing import Any
 
 from diagnostics.daemon.config import load_config
 from diagnostics.daemon.schedule import PER_HOST
-from tests.daemon.test_config import problems
-from tests.probes.test_sni_compare import Certs, write_certs
-from tests.support.daemon import first_probe_of_each
+from tests.support.daemon import first_probe_of_each, problems
 from tests.support.hostile import LoopbackServer
+from tests.support.sni import Certs, write_certs
 
 
 def test_config_keys(tmp_path: Path) -> None:

@@ -16,9 +16,8 @@ from diagnostics.daemon.schedule import PER_HOST
 from diagnostics.model.result import Attempt, ProbeResult
 from diagnostics.model.target import parse_target
 from diagnostics.probes.followups import MAX_FOLLOWUPS
-from tests.daemon.test_metrics import samples
 from tests.support import monitoring
-from tests.support.daemon import first_probe_of_each
+from tests.support.daemon import first_probe_of_each, samples
 from tests.support.hostile import LoopbackServer
 
 URL = "tls://127.0.0.1:8443"

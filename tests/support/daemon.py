@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 
-from diagnostics.daemon.config import load_config
+from diagnostics.daemon.config import ConfigError, load_config
 from diagnostics.daemon.service import make_service
 from diagnostics.model.result import ProbeResult, Target
 from tests.support import pki
@@ -90,3 +93,35 @@ def first_probe_of_each(directory: Path, port: int, defaults: str) -> list[dict[
         return events
     finally:
         stop(process)
+
+
+@functools.cache
+def config_ca() -> pki.Issued:
+    """One CA for the whole module (key generation is the slow part)."""
+    return pki.make_ca("Config Test Root")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    """A config file in ``tmp_path`` with a CA file next to it."""
+    (tmp_path / "ca.pem").write_bytes(pki.pem([config_ca().cert]))
+    path = tmp_path / "tlsdiag.toml"
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The problems of a config file as {key path: message}."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path), environ=environ or {})
+    for problem in caught.value.problems:
+        assert problem.file == str(path)
+    return {p.key: p.message for p in caught.value.problems}
+
+
+def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition as {(name, sorted labels): value}."""
+    found = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
