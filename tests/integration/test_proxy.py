@@ -126,6 +126,23 @@ def test_407_names_a_scheme_other_than_basic(server: ServerProcess, files: PKIFi
     assert "NTLM" in primary["summary"] and "Basic only" in primary["detail"]
 
 
+def probe_as_alice(
+    server: ServerProcess, files: PKIFiles, proxy: Any, password: str, logs: Path
+) -> tuple[servers.CommandRun, dict[str, Any]]:
+    """Probe ``server`` through ``proxy`` as user alice, the password from the environment."""
+    return probe(
+        server.url(),
+        files,
+        "--proxy",
+        proxy.url("alice"),
+        "--proxy-password-env",
+        PASSWORD_ENV,
+        "--log-dir",
+        str(logs),
+        env=with_password(password),
+    )
+
+
 def test_407_with_wrong_credentials_never_shows_the_password(
     server: ServerProcess, files: PKIFiles, tmp_path: Path
 ) -> None:
@@ -133,17 +150,7 @@ def test_407_with_wrong_credentials_never_shows_the_password(
     wrong = "Wr0ng-Proxy-Password"
     logs = tmp_path / "logs"
     with connect_proxy(users={"alice": PASSWORD}) as proxy:
-        run, result = probe(
-            server.url(),
-            files,
-            "--proxy",
-            proxy.url("alice"),
-            "--proxy-password-env",
-            PASSWORD_ENV,
-            "--log-dir",
-            str(logs),
-            env=with_password(wrong),
-        )
+        run, result = probe_as_alice(server, files, proxy, wrong, logs)
         sent = proxy.connects[0].headers.get("proxy-authorization")
     assert run.returncode == 3
     assert sent is not None and sent.startswith("Basic ")
@@ -160,17 +167,7 @@ def test_credentials_from_the_environment_open_the_tunnel(
     neither the password nor its Base64 form appears in stdout, stderr or the log."""
     logs = tmp_path / "logs"
     with connect_proxy(users={"alice": PASSWORD}) as proxy:
-        run, result = probe(
-            server.url(),
-            files,
-            "--proxy",
-            proxy.url("alice"),
-            "--proxy-password-env",
-            PASSWORD_ENV,
-            "--log-dir",
-            str(logs),
-            env=with_password(PASSWORD),
-        )
+        run, result = probe_as_alice(server, files, proxy, PASSWORD, logs)
         sent = proxy.connects[0].headers["proxy-authorization"]
     assert run.returncode == 0, result["findings"]
     assert result["proxy"]["status"] == 200 and result["proxy"]["credentials_sent"] is True
