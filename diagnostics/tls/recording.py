@@ -66,6 +66,12 @@ def as_cryptography(cert: crypto.X509) -> x509.Certificate:
     return _from_der(crypto.dump_certificate(crypto.FILETYPE_ASN1, cert))
 
 
+def _address(cert: crypto.X509) -> int:
+    """Where OpenSSL keeps ``cert``: the verify callback, the peer's chain and the built
+    chain hand out the same certificate under new Python wrappers."""
+    return int(_ffi.cast("uintptr_t", cert._x509))
+
+
 def _name_text(name: crypto.X509Name) -> str:
     parts = []
     for key, value in name.get_components():
@@ -106,11 +112,27 @@ class HandshakeCapture:
     strict: bool = False
     """OpenSSL's verdict on the peer's certificate stands (otherwise nothing aborts)."""
     closing_handshake_call: bool = False
+    _converted: dict[int, tuple[crypto.X509, x509.Certificate]] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
+    """The certificates of this connection already converted, by OpenSSL's address; the
+    wrapper kept alongside holds a reference, so the address stays this certificate's."""
+
+    def certificate(self, cert: crypto.X509) -> x509.Certificate:
+        """:func:`as_cryptography` once per certificate of this connection: its verify
+        calls, both chains and the stapled answer's check meet the same few certificates."""
+        key = _address(cert)
+        known = self._converted.get(key)
+        if known is not None:
+            return known[1]
+        converted = as_cryptography(cert)  # a certificate that does not parse raises again
+        self._converted[key] = (cert, converted)
+        return converted
 
     def record_verify(self, cert: crypto.X509, errno: int, depth: int) -> None:
         """Keep one verify callback call."""
         try:
-            as_crypto: x509.Certificate | None = as_cryptography(cert)
+            as_crypto: x509.Certificate | None = self.certificate(cert)
         except Exception:  # a certificate cryptography refuses is still an event
             as_crypto = None
         self.events.append(
@@ -150,7 +172,7 @@ class HandshakeCapture:
         """Keep what the server stapled (``b""``: nothing) in answer to our OCSP request."""
         peer = conn.get_peer_certificate()
         try:
-            leaf = as_cryptography(peer) if peer is not None else None
+            leaf = self.certificate(peer) if peer is not None else None
         except certificates.PARSE_ERRORS:  # a certificate cryptography refuses is judged elsewhere
             leaf = None
         self.ocsp = ocsp.read_staple(data, leaf)
@@ -166,8 +188,8 @@ class HandshakeCapture:
             # On the server side OpenSSL's peer chain leaves out the client's own certificate.
             leaf = conn.get_peer_certificate()
             served = [leaf, *served] if leaf is not None else []
-        self.served_chain, problems = _readable(served)
-        self.verified_chain, _ = _readable(conn.get_verified_chain() or [])
+        self.served_chain, problems = _readable(served, self.certificate)
+        self.verified_chain, _ = _readable(conn.get_verified_chain() or [], self.certificate)
         self.unreadable = tuple(problems.values())
         self.leaf_unreadable = 1 in problems
 
@@ -224,14 +246,15 @@ class HandshakeCapture:
 
 
 def _readable(
-    chain: Sequence[crypto.X509],
+    chain: Sequence[crypto.X509], convert: Callable[[crypto.X509], x509.Certificate]
 ) -> tuple[tuple[x509.Certificate, ...], dict[int, str]]:
-    """The certificates of ``chain`` cryptography can read, and why the others (by position)."""
+    """The certificates of ``chain`` cryptography can read (``convert`` reads one), and
+    why the others (by position)."""
     out = []
     problems = {}
     for position, cert in enumerate(chain, 1):
         try:
-            out.append(as_cryptography(cert))
+            out.append(convert(cert))
         except certificates.PARSE_ERRORS as exc:
             with warnings.catch_warnings():
                 # Deprecated for cryptography's API, which is exactly what cannot read it.

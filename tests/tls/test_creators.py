@@ -110,3 +110,31 @@ def test_unreadable_intermediate_keeps_the_rest_of_the_chain(tmp_path: Path) -> 
     assert len(malformed) == 1
     assert "certificate 2 of 2 ('CN = Test Intermediate CA')" in malformed[0].summary
     assert "10 is not a valid X509 version" in malformed[0].summary
+
+
+def test_each_certificate_is_converted_once_per_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verify calls, the served chain, the built chain and the staple check meet the
+    same certificates: each is converted to a cryptography object once per connection."""
+    from diagnostics.tls import recording
+
+    chain = pki.make_chain()
+    converted: list[bytes] = []
+    original = recording.as_cryptography
+
+    def counting(cert: crypto.X509) -> x509.Certificate:
+        converted.append(crypto.dump_certificate(crypto.FILETYPE_ASN1, cert))
+        return original(cert)
+
+    monkeypatch.setattr(recording, "as_cryptography", counting)
+    result = memtls.handshake(
+        chain.served, chain.leaf.key, directory=tmp_path, trust=[chain.root.cert]
+    )
+    assert result.failure is None
+    assert len(result.verify_events) >= len(result.verified_chain) == 3
+    assert len(converted) == len(set(converted)) == 3
+    assert {id(e.certificate) for e in result.verify_events} == {
+        id(c) for c in result.verified_chain
+    }
+    assert result.served_chain[0] is result.verified_chain[0]
