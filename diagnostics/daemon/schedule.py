@@ -5,12 +5,19 @@ Each target's next run is scheduled with ``callLater`` only after its previous
 run has ended, whatever the outcome, so a run can never overlap the previous
 one and no failure can end a schedule (unlike ``TimerService``, which stops
 for good on one unhandled failure).  The clock is a parameter.
+
+A new target (at start or on reload) is probed as soon as a slot is free, so
+every target has a result within seconds, not after an interval.  Its second
+run falls on the target's own slot in the interval (a random phase), at least
+half an interval after the first, so the burst of first runs spreads into an
+even load within one interval; later runs follow the interval with jitter.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -67,6 +74,9 @@ class _Entry:
     running: defer.Deferred[None] | None = None
     active: bool = True
     runs: int = 0
+    # The target's slot in the interval, as a fraction, and when it joined the schedule.
+    phase: float = 0.0
+    joined: float = 0.0
 
 
 class Scheduler:
@@ -104,7 +114,7 @@ class Scheduler:
     # -- the target set -----------------------------------------------------------------
 
     def start(self, targets: Iterable[TargetConfig]) -> None:
-        """Start scheduling ``targets``, each first run spread over its interval."""
+        """Start scheduling ``targets``: first runs at once, within the limits."""
         self.started = True
         self.set_targets(targets)
 
@@ -119,9 +129,10 @@ class Scheduler:
             if entry is not None:
                 entry.config = config
                 continue
-            entry = self.entries[url] = _Entry(config)
+            entry = self.entries[url] = _Entry(config, phase=self.rng.random())
             if self.started:
-                self._schedule(entry, self.rng.uniform(0, config.settings.interval))
+                entry.joined = self.clock.seconds()
+                self._schedule(entry, 0.0)
 
     def _remove(self, entry: _Entry) -> None:
         entry.active = False
@@ -218,12 +229,24 @@ class Scheduler:
             self.ready.appendleft(waiting.popleft())
             if not waiting:
                 del self.blocked[host]
-        interval = entry.config.settings.interval
-        spread = self.rng.uniform(-self.jitter, self.jitter) * interval if self.jitter else 0.0
-        elapsed = self.clock.seconds() - started
-        # A probe slower than its interval runs again soon, but never back to back.
-        self._schedule(entry, max(interval + spread - elapsed, interval * 0.1))
+        now = self.clock.seconds()
+        self._schedule(entry, max(self._next_start(entry, started) - now, 0.0))
         self._pump()
+
+    def _next_start(self, entry: _Entry, started: float) -> float:
+        """When the run after the one that started at ``started`` is due."""
+        interval = entry.config.settings.interval
+        if entry.runs == 1:
+            # The first slot of the target's phase at least half an interval after its first run.
+            due = entry.joined + entry.phase * interval
+            earliest = started + interval / 2
+            if due < earliest:
+                due += math.ceil((earliest - due) / interval) * interval
+        else:
+            spread = self.rng.uniform(-self.jitter, self.jitter) * interval if self.jitter else 0.0
+            due = started + interval + spread
+        # A probe slower than its interval runs again soon, but never back to back.
+        return max(due, self.clock.seconds() + interval * 0.1)
 
 
 def _default_watchdog(config: TargetConfig) -> float:

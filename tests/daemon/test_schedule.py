@@ -70,35 +70,60 @@ def make(
     return clock, scheduler, results, errors
 
 
-def test_first_runs_are_spread_over_the_interval() -> None:
-    """With many targets, first runs fall at different moments within one interval."""
+def test_first_runs_start_at_once_within_the_limits() -> None:
+    """New targets are probed at once, as many as the concurrency cap allows, then the rest."""
+    probe = FakeProbe()
+    clock, scheduler, _, _ = make(probe, concurrency=10)
+    urls = [f"tls://h{i}.example:443" for i in range(25)]
+    scheduler.start([target(u, interval=100) for u in urls])
+    assert probe.calls == []  # from the reactor, not from inside start()
+    clock.advance(0)
+    assert [t for t, _ in probe.calls] == [0.0] * 10
+    clock.advance(3)
+    for url in list(probe.pending):
+        probe.finish(url)
+    assert [t for t, _ in probe.calls[10:]] == [3.0] * 10
+    assert scheduler.queued == 5
+
+
+def test_second_runs_spread_the_first_burst_over_the_interval() -> None:
+    """Second runs fall on each target's own slot, half an interval or more after the first."""
     probe = FakeProbe()
     clock, scheduler, _, _ = make(probe)
-    scheduler.start([target(f"tls://h{i}.example:443", interval=100) for i in range(50)])
-    clock.advance(0)
-    assert probe.calls == []
-    clock.pump([1.0] * 100)
-    times = [t for t, _ in probe.calls]
-    assert len(times) == 50
-    assert max(times) <= 100
-    assert len({int(t // 10) for t in times}) >= 8  # spread over most of the ten deciles
+    scheduler.start([target(f"tls://h{i}.example:443", interval=100) for i in range(100)])
+    clock.advance(1)
+    assert len(probe.calls) == 100
+    for url in list(probe.pending):
+        probe.finish(url)
+    clock.pump([1.0] * 160)
+    second_run: dict[str, float] = {}
+    for t, url in probe.calls[100:]:
+        second_run.setdefault(url, t)
+    seconds = list(second_run.values())
+    assert len(seconds) == 100
+    assert all(50 <= t <= 151 for t in seconds)  # slots in [50, 150), a clock step of 1 s
+    assert len({int(t // 10) for t in seconds}) >= 8  # spread over most of the ten deciles
 
 
 def test_next_run_follows_interval_after_completion() -> None:
-    """A target runs again one interval after its previous run started, not before it ends."""
+    """Once on its slot, a target runs one interval after its previous start, not before it ends."""
     probe = FakeProbe()
     clock, scheduler, results, _ = make(probe)
     scheduler.start([target("tls://a.example:443", interval=60)])
-    clock.advance(60)
-    assert len(probe.calls) == 1
-    first = probe.calls[0][0]
+    clock.advance(0)
+    probe.finish("tls://a.example:443")
+    while len(probe.calls) < 2 and clock.seconds() < 120:
+        clock.advance(0.5)
+    assert len(probe.calls) == 2
+    second = probe.calls[1][0]
+    assert 30 <= second <= 90
     clock.advance(5)
     probe.finish("tls://a.example:443")
-    assert len(results) == 1
-    clock.advance(first + 60 - clock.seconds() - 0.01)
-    assert len(probe.calls) == 1
-    clock.advance(0.02)
+    assert len(results) == 2
+    clock.advance(second + 60 - clock.seconds() - 0.01)
     assert len(probe.calls) == 2
+    clock.advance(0.02)
+    assert len(probe.calls) == 3
 
 
 def test_never_two_runs_of_the_same_target() -> None:
@@ -199,8 +224,8 @@ def test_watchdog_leaves_time_for_every_handshake(versions: bool) -> None:
     )
     slow = target("tls://slow.example:443", interval=600, timeout=10, versions=versions)
     scheduler.start([slow])
-    clock.advance(600)  # the first run starts within the interval
-    assert probe.in_flight() == 1
+    clock.advance(0)
+    assert probe.in_flight() == 1  # the first run starts at once
     # The probe and, with the matrix, one handshake per version, each using its timeout.
     clock.advance(10 * (5 if versions else 1))
     assert errors == []
@@ -237,14 +262,15 @@ def test_stop_waits_for_in_flight_and_schedules_nothing() -> None:
     probe = FakeProbe()
     clock, scheduler, _, _ = make(probe)
     scheduler.start([target("tls://a.example:443", interval=5), target("tls://b.example:1")])
-    clock.advance(5)
-    assert probe.in_flight() == 1
+    clock.advance(0)
+    assert probe.in_flight() == 2
     stopped = scheduler.stop()
-    assert not stopped.called
     probe.finish("tls://a.example:443")
+    assert not stopped.called
+    probe.finish("tls://b.example:1")
     assert stopped.called
     clock.pump([10.0] * 20)
-    assert len(probe.calls) == 1
+    assert len(probe.calls) == 2
 
 
 def test_set_targets_keeps_schedules_and_drops_removed() -> None:
@@ -271,7 +297,7 @@ def test_jitter_varies_the_interval_within_bounds() -> None:
         clock.advance(1)
         while probe.pending.get("tls://a.example:443"):
             probe.finish("tls://a.example:443")
-    times = [t for t, _ in probe.calls]
+    times = [t for t, _ in probe.calls[1:]]  # from the second run on, which takes its slot
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) >= 8
     assert all(89 <= g <= 111 for g in gaps)
