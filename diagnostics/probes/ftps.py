@@ -810,9 +810,7 @@ async def _transfer(
     creator: RecordingClientCreator | None = None
     factory: Any = quiet_factory(receiver)
     if protected:
-        creator = RecordingClientCreator(
-            run.material.context, run.target.verify_name, session=session
-        )
+        creator = run.new_creator(servername=run.target.verify_name, session=session)
         factory = TLSMemoryBIOFactory(creator, True, factory, clock=run.reactor)
     endpoint = _endpoint(run, run.peer_address, outcome.port, run.remaining())
     try:

@@ -17,6 +17,7 @@ from OpenSSL import SSL
 from twisted.internet import defer, error
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import (
+    IAddress,
     IHostResolution,
     IProtocol,
     IProtocolFactory,
@@ -48,7 +49,7 @@ from diagnostics.model.result import (
 )
 from diagnostics.probes.tunnel import TunnelEndpoint, TunnelError, TunnelRecord, direct_endpoint
 from diagnostics.tls.creators import RecordingClientCreator, check_hostname
-from diagnostics.tls.recording import unreadable_findings
+from diagnostics.tls.recording import HandshakeCapture, unreadable_findings
 from diagnostics.tls.trust import TrustMaterial, ssl_reason
 
 __all__ = [
@@ -108,15 +109,28 @@ class Stream(Protocol):
             self.on_lost(reason)
 
 
-def quiet_factory(protocol: Protocol) -> Factory[Protocol]:
-    """A factory handing out ``protocol`` that does not log every start and stop.
+class _OneConnection(Factory[Protocol]):
+    """Hands out one protocol instance, once, and forgets it.
 
-    A noisy factory writes "Starting factory"/"Stopping factory" on every probe,
-    which would flood the daemon's log.
+    Quiet: a noisy factory writes "Starting factory"/"Stopping factory" on every
+    probe, which would flood the daemon's log.  Forgetful: a factory that kept its
+    protocol would close a reference cycle through Twisted's TLS wrapper (which
+    keeps its factory), leaving each probe's connection to the cycle collector.
     """
-    factory = Factory.forProtocol(lambda: protocol)
-    factory.noisy = False
-    return factory
+
+    noisy = False
+
+    def __init__(self, protocol: Protocol) -> None:
+        self._protocol: Protocol | None = protocol
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
+        protocol, self._protocol = self._protocol, None
+        return protocol
+
+
+def quiet_factory(protocol: Protocol) -> Factory[Protocol]:
+    """A factory for exactly one connection, handing out ``protocol``, that logs nothing."""
+    return _OneConnection(protocol)
 
 
 # Twisted's TLS layer gives each new connection the interfaces of the TCP transport under it,
@@ -186,6 +200,7 @@ class ProbeRun:
         self.connected_at: float | None = None
         self.handshake_at: float | None = None
         self.creator: RecordingClientCreator | None = None
+        self.captures: list[HandshakeCapture] = []  # of every TLS connection, released at the end
         self.transport: ITransport | None = None
         self.http: dict[str, Any] | None = None
         self.ftp: dict[str, Any] | None = None
@@ -307,10 +322,23 @@ class ProbeRun:
 
     # -- TLS ---------------------------------------------------------------------------
 
-    def new_creator(self) -> RecordingClientCreator:
-        """A recording client creator for this target (one per TLS connection)."""
-        servername = self.target.verify_name if self.options.send_sni else None
-        return RecordingClientCreator(self.material.context, servername)
+    def new_creator(
+        self, *, servername: str | None = None, session: SSL.Session | None = None
+    ) -> RecordingClientCreator:
+        """A recording client creator for this target (one per TLS connection).
+
+        The name sent is ``servername``, by default the target's (unless SNI is off).
+        """
+        if servername is None and self.options.send_sni:
+            servername = self.target.verify_name
+        creator = RecordingClientCreator(self.material.context, servername, session=session)
+        self.captures.append(creator.capture)
+        return creator
+
+    def release(self) -> None:
+        """Let go of every TLS connection's OpenSSL state once the result is built."""
+        for capture in self.captures:
+            capture.release()
 
     async def connect_tls(self) -> Stream:
         """TCP connect, then a TLS handshake from the first byte; the stream is returned."""
@@ -546,7 +574,10 @@ def run_probe(
 
     def succeeded(_: None) -> ProbeResult:
         run.close()
-        return run.result()
+        try:
+            return run.result()
+        finally:
+            run.release()
 
     def failed(reason: TwistedFailure) -> ProbeResult:
         run.abort()
@@ -559,5 +590,7 @@ def run_probe(
                     phase=run.phase, kind="internal", message=f"{type(exc).__name__}: {exc}"
                 ),
             )
+        finally:
+            run.release()
 
     return d.addCallbacks(succeeded, failed)

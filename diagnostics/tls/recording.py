@@ -129,6 +129,16 @@ class HandshakeCapture:
         self._converted[key] = (cert, converted)
         return converted
 
+    def release(self) -> None:
+        """Let go of the connection and its OpenSSL certificates once the result is taken.
+
+        What the result needs is already copied out; without this, a connection (with its
+        buffers and the peer's chain, some 100 KB of OpenSSL memory) would live until
+        Python's cycle collector reaches a cycle of Twisted's that holds its creator.
+        """
+        self.connection = None
+        self._converted.clear()
+
     def record_verify(self, cert: crypto.X509, errno: int, depth: int) -> None:
         """Keep one verify callback call."""
         try:

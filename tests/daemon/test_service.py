@@ -681,6 +681,44 @@ def test_a_finished_probe_connection_can_be_freed() -> None:
     assert [ref() for ref in connections] == [None, None]
 
 
+class _Cycle:
+    """An object that refers to itself: freed only by the cycle collector."""
+
+    def __init__(self) -> None:
+        self.itself = self
+
+
+def test_the_daemon_collects_the_cycles_probes_leave(tmp_path: Path) -> None:
+    """Every ``collect_every`` probes the daemon runs the cycle collector itself: what
+    probes left in reference cycles (a failed TLS connection, in Twisted's TLS layer) is
+    freed then, not whenever Python's own thresholds come round."""
+    import gc
+    import weakref
+
+    leaf = pki.issue(pki.make_ca("Root"))
+    gc.collect()
+    gc.disable()
+    try:
+        service = run_service(daemon_config(tmp_path), [leaf])
+        service.collect_every, service.probes_since_collection = 3, 0
+        left: list[weakref.ref[_Cycle]] = []
+
+        def leaky(_r: Any, target: Target, _o: Any) -> defer.Deferred[ProbeResult]:
+            left.append(weakref.ref(_Cycle()))
+            return defer.succeed(result_with_leaf(target, leaf))
+
+        service.probe_function = leaky
+        for _ in range(100):
+            if len(left) == 4:
+                break
+            service.reactor.advance(1)
+        assert len(left) == 4
+        assert [ref() is None for ref in left] == [True, True, True, False]
+        service.stopService()
+    finally:
+        gc.enable()
+
+
 def test_probe_contexts_do_not_store_every_session(tmp_path: Path) -> None:
     """The shared client context keeps no internal session cache: it would hold the session
     and peer chain of up to 20,480 probes (sessions are taken from their own connection)."""
