@@ -23,7 +23,7 @@ from cryptography import x509
 from OpenSSL import SSL, crypto
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress, IDelayedCall, IHandshakeListener, IReactorTime
-from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import implementer
@@ -45,7 +45,7 @@ from diagnostics.model.result import (
 )
 from diagnostics.model.revocation import KnownCRL
 from diagnostics.model.target import TargetError, parse_target
-from diagnostics.tls.creators import RecordingServerCreator, select_alpn
+from diagnostics.tls.creators import RecordingServerCreator, one_connection, select_alpn
 from diagnostics.tls.recording import unreadable_findings
 from diagnostics.tls.serving import server_context
 from diagnostics.tls.trust import (
@@ -362,7 +362,7 @@ class Session:
     def tls_protocol(self, app: Protocol, *, alpn: tuple[bytes, ...] = ()) -> Protocol:
         """The TLS layer (server side, recording) with ``app`` inside, not yet connected."""
         factory = TLSMemoryBIOFactory(
-            self.new_creator(alpn=alpn), False, _quiet(app), clock=self.reactor
+            self.new_creator(alpn=alpn), False, one_connection(app), clock=self.reactor
         )
         protocol: Protocol = factory.buildProtocol(None)
         return protocol
@@ -547,12 +547,6 @@ def _delta(start: float | None, end: float | None) -> float | None:
     if start is None or end is None:
         return None
     return round(end - start, 6)
-
-
-def _quiet(protocol: Protocol) -> Factory[Protocol]:
-    factory = Factory.forProtocol(lambda: protocol)
-    factory.noisy = False
-    return factory
 
 
 @implementer(IHandshakeListener)

@@ -69,10 +69,9 @@ from diagnostics.probes.run import (
     ProbeRun,
     Stream,
     handshake_finished,
-    quiet_factory,
     run_probe,
 )
-from diagnostics.tls.creators import RecordingClientCreator
+from diagnostics.tls.creators import RecordingClientCreator, one_connection
 from diagnostics.tls.trust import TrustMaterial, ssl_reason
 
 __all__ = ["ControlChannel", "FTPProtocolError", "Reply", "parse_epsv", "parse_pasv", "probe"]
@@ -509,7 +508,7 @@ def _scrub(value: Any, secret: str) -> Any:
 
 async def _plain_control(run: ProbeRun) -> tuple[Stream, ControlChannel]:
     stream = Stream()
-    await run.connect(quiet_factory(stream))
+    await run.connect(one_connection(stream))
     control = ControlChannel()
     stream.attach(control)
     return stream, control
@@ -605,7 +604,7 @@ async def _implicit_port_check(run: ProbeRun, window: float) -> None:
     assert run.peer_address is not None
     stream = Stream()
     creator = run.new_creator()
-    factory = TLSMemoryBIOFactory(creator, True, quiet_factory(stream), clock=run.reactor)
+    factory = TLSMemoryBIOFactory(creator, True, one_connection(stream), clock=run.reactor)
     endpoint = _endpoint(run, run.peer_address, run.target.port, run.remaining())
     try:
         connected = await endpoint.connect(factory)
@@ -677,7 +676,7 @@ async def _side_control(run: ProbeRun) -> tuple[Any, ControlChannel]:
     assert run.peer_address is not None
     control = ControlChannel()
     endpoint = _endpoint(run, run.peer_address, run.target.port, run.remaining())
-    protocol = await endpoint.connect(quiet_factory(control))
+    protocol = await endpoint.connect(one_connection(control))
     return protocol.transport, control
 
 
@@ -808,7 +807,7 @@ async def _transfer(
     assert run.peer_address is not None
     receiver = DataReceiver()
     creator: RecordingClientCreator | None = None
-    factory: Any = quiet_factory(receiver)
+    factory: Any = one_connection(receiver)
     if protected:
         creator = run.new_creator(servername=run.target.verify_name, session=session)
         factory = TLSMemoryBIOFactory(creator, True, factory, clock=run.reactor)

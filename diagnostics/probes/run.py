@@ -17,7 +17,6 @@ from OpenSSL import SSL
 from twisted.internet import defer, error
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import (
-    IAddress,
     IHostResolution,
     IProtocol,
     IProtocolFactory,
@@ -28,7 +27,7 @@ from twisted.internet.interfaces import (
     ITLSTransport,
     ITransport,
 )
-from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import providedBy
@@ -48,7 +47,7 @@ from diagnostics.model.result import (
     Timings,
 )
 from diagnostics.probes.tunnel import TunnelEndpoint, TunnelError, TunnelRecord, direct_endpoint
-from diagnostics.tls.creators import RecordingClientCreator, check_hostname
+from diagnostics.tls.creators import RecordingClientCreator, check_hostname, one_connection
 from diagnostics.tls.recording import HandshakeCapture, unreadable_findings
 from diagnostics.tls.trust import TrustMaterial, ssl_reason
 
@@ -57,7 +56,6 @@ __all__ = [
     "ProbeRun",
     "Stream",
     "handshake_finished",
-    "quiet_factory",
     "run_probe",
 ]
 
@@ -107,30 +105,6 @@ class Stream(Protocol):
             self.inner.connectionLost(reason)
         if self.on_lost is not None:
             self.on_lost(reason)
-
-
-class _OneConnection(Factory[Protocol]):
-    """Hands out one protocol instance, once, and forgets it.
-
-    Quiet: a noisy factory writes "Starting factory"/"Stopping factory" on every
-    probe, which would flood the daemon's log.  Forgetful: a factory that kept its
-    protocol would close a reference cycle through Twisted's TLS wrapper (which
-    keeps its factory), leaving each probe's connection to the cycle collector.
-    """
-
-    noisy = False
-
-    def __init__(self, protocol: Protocol) -> None:
-        self._protocol: Protocol | None = protocol
-
-    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
-        protocol, self._protocol = self._protocol, None
-        return protocol
-
-
-def quiet_factory(protocol: Protocol) -> Factory[Protocol]:
-    """A factory for exactly one connection, handing out ``protocol``, that logs nothing."""
-    return _OneConnection(protocol)
 
 
 # Twisted's TLS layer gives each new connection the interfaces of the TCP transport under it,
@@ -344,7 +318,7 @@ class ProbeRun:
         """TCP connect, then a TLS handshake from the first byte; the stream is returned."""
         stream = Stream()
         self.creator = self.new_creator()
-        inner = quiet_factory(stream)
+        inner = one_connection(stream)
         # The TLS layer schedules its buffered writes on this clock: it must be the
         # probe's reactor, not the global one.
         factory = TLSMemoryBIOFactory(self.creator, True, inner, clock=self.reactor)

@@ -6,6 +6,7 @@ the handshake continue, and captures the negotiated facts and both chains the
 moment the handshake is done (see :mod:`diagnostics.tls.recording`).
 :class:`RecordingServerCreator` does the same for the server side of a
 listener: it records the client's certificate, SNI and offered ALPN protocols.
+:func:`one_connection` is the factory of the protocol inside such a connection.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 
 from OpenSSL import SSL
 from twisted.internet.interfaces import (
+    IAddress,
     IOpenSSLClientConnectionCreator,
     IOpenSSLServerConnectionCreator,
 )
+from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
 from diagnostics.model import certificates
@@ -37,10 +40,35 @@ __all__ = [
     "RecordingConnection",
     "RecordingServerCreator",
     "check_hostname",
+    "one_connection",
     "select_alpn",
     "session_reused",
     "verify_reason",
 ]
+
+
+class _OneConnection(Factory[Protocol]):
+    """Hands out one protocol instance, once, and forgets it.
+
+    Quiet: a noisy factory writes "Starting factory"/"Stopping factory" for every
+    connection, which would flood the daemon's log.  Forgetful: a factory that kept its
+    protocol would close a reference cycle through Twisted's TLS layer (which keeps its
+    factory), leaving each connection and its OpenSSL state to the cycle collector.
+    """
+
+    noisy = False
+
+    def __init__(self, protocol: Protocol) -> None:
+        self._protocol: Protocol | None = protocol
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
+        protocol, self._protocol = self._protocol, None
+        return protocol
+
+
+def one_connection(protocol: Protocol) -> Factory[Protocol]:
+    """A factory for exactly one connection, handing out ``protocol``, that logs nothing."""
+    return _OneConnection(protocol)
 
 
 @implementer(IOpenSSLClientConnectionCreator)

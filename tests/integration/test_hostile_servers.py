@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 
 from diagnostics.pki.throwaway_ca import Issued
 from tests.support import crafted, pki
+from tests.support.alive import run_script
 from tests.support.hostile import Handler, Lines, LoopbackServer, drain
 from tests.support.servers import REPO
 
@@ -414,20 +415,12 @@ def test_pasv_address_is_reported_and_never_used(suite: Suite) -> None:
 
 
 _FD_SCRIPT = """
-import collections, gc, json, os, sys, weakref
-from twisted.internet import defer, reactor, task
+import collections, gc, json, os, sys
+from twisted.internet import reactor, task
 import diagnostics
-from diagnostics.tls import creators
+from tests.support.alive import run_under_reactor, track_client_connections
 
-made = weakref.WeakSet()
-build = creators.RecordingClientCreator.clientConnectionForTLS
-
-def recording(self, tls):
-    connection = build(self, tls)
-    made.add(connection)
-    return connection
-
-creators.RecordingClientCreator.clientConnectionForTLS = recording
+made = track_client_connections()
 
 urls, ca, count = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 options = diagnostics.ProbeOptions(
@@ -455,13 +448,7 @@ async def main():
     print(json.dumps({"before": before, "after": fds(), "count": len(results),
                       "statuses": statuses, "internal": internal, "tls_alive": len(made)}))
 
-def run():
-    d = defer.Deferred.fromCoroutine(main())
-    d.addErrback(lambda f: (f.printTraceback(), None))
-    d.addBoth(lambda _: reactor.stop())
-
-reactor.callWhenRunning(run)
-reactor.run()
+run_under_reactor(main)
 """
 
 FD_SLACK = 8
@@ -472,21 +459,9 @@ def test_no_descriptor_growth_after_a_thousand_probes(suite: Suite, tmp_path: Pa
     """1,000 probes of the whole suite in one process (probe_many, real reactor): the open
     descriptors after are those before, within a small constant slack, and no TLS
     connection of theirs is still alive."""
-    script = tmp_path / "fds.py"
-    script.write_text(_FD_SCRIPT)
     urls = [case.url for case in suite.cases]
-    timeout = 2.0
-    done = subprocess.run(
-        [sys.executable, str(script), json.dumps(urls), str(suite.ca_file), "1000", str(timeout)],
-        cwd=REPO,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    stderr = done.stderr.decode("utf-8", "replace")
-    assert done.returncode == 0, stderr
-    assert "Traceback" not in stderr, stderr
-    report = json.loads(done.stdout.splitlines()[-1])
+    script = tmp_path / "fds.py"
+    report = run_script(_FD_SCRIPT, script, json.dumps(urls), str(suite.ca_file), "1000", "2.0")
     assert report["count"] == 1000
     assert report["internal"] == 0, report
     assert report["after"] <= report["before"] + FD_SLACK, report

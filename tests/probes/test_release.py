@@ -10,30 +10,19 @@ that closes after each handshake; the cycle collector is off while they run.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.support.servers import REPO
+from tests.support.alive import run_script
 
 _SCRIPT = """
-import collections, gc, json, os, sys, weakref
+import collections, gc, json, os, sys
 from pathlib import Path
-from twisted.internet import defer, reactor, task
+from twisted.internet import reactor, task
 import diagnostics
-from diagnostics.tls import creators
 from tests.support import memtls, pki
+from tests.support.alive import run_under_reactor, track_client_connections
 
-made = weakref.WeakSet()
-build = creators.RecordingClientCreator.clientConnectionForTLS
-
-def recording(self, tls):
-    connection = build(self, tls)
-    made.add(connection)
-    return connection
-
-creators.RecordingClientCreator.clientConnectionForTLS = recording
+made = track_client_connections()
 
 root = pki.make_ca("Release Root CA")
 leaf = pki.issue(root)
@@ -60,31 +49,13 @@ async def main():
     statuses = collections.Counter(r.status.value for r in results)
     print(json.dumps({"statuses": statuses, "alive": len(made)}))
 
-def run():
-    d = defer.Deferred.fromCoroutine(main())
-    d.addErrback(lambda f: (f.printTraceback(), None))
-    d.addBoth(lambda _: reactor.stop())
-
-reactor.callWhenRunning(run)
-reactor.run()
+run_under_reactor(main)
 """
 
 
 def test_probe_connections_are_freed_by_reference_counting(tmp_path: Path) -> None:
     """200 verified probes with the cycle collector off: none of their TLS connections is
     still alive once the connections are closed."""
-    script = tmp_path / "release.py"
-    script.write_text(_SCRIPT)
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    stderr = done.stderr.decode("utf-8", "replace")
-    assert done.returncode == 0, stderr
-    assert "Traceback" not in stderr, stderr
-    report = json.loads(done.stdout.splitlines()[-1])
+    report = run_script(_SCRIPT, tmp_path / "release.py", str(tmp_path))
     assert report["statuses"] == {"ok": 200}, report
     assert report["alive"] == 0, report
