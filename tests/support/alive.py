@@ -14,6 +14,7 @@ from typing import Any
 from OpenSSL import SSL
 
 from diagnostics.tls import creators
+from tests.support.servers import REPO
 
 
 def track_client_connections() -> weakref.WeakSet[SSL.Connection]:
@@ -36,7 +37,7 @@ def run_script(source: str, path: Path, *args: str) -> Any:
     path.write_text(source)
     done = subprocess.run(
         [sys.executable, str(path), *args],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPO,
         capture_output=True,
         timeout=120,
         check=False,
